@@ -1,0 +1,131 @@
+"""Recipe -> Keras layers: the initializer, activation, normalisation, regulariser and dropout
+that a recipe asks for, applied the same way to every model the toolkit builds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from keras_recipes.models.mc_dropout import MCDropout
+from keras_recipes.models.rrelu import RReLU
+from keras_recipes.recipes import ALEXNET_INIT_TABLE, Recipe
+
+
+def uses_init_table(recipe: Recipe) -> bool:
+    """True when the recipe asks for the original per-layer normal(0, std) table."""
+    return recipe.init.kernel == ALEXNET_INIT_TABLE
+
+
+def kernel_initializer(recipe: Recipe, table_std: float) -> keras.initializers.Initializer:
+    """normal(0, table_std) under the original table, else the recipe's Keras initializer."""
+    if uses_init_table(recipe):
+        return keras.initializers.RandomNormal(0.0, table_std)
+    return keras.initializers.get(recipe.init.kernel)
+
+
+def bias_initializer(recipe: Recipe, table_bias: float) -> keras.initializers.Initializer:
+    """The table's bias constant under the original table, else `init.bias`."""
+    value = table_bias if uses_init_table(recipe) else recipe.init.bias
+    return keras.initializers.Constant(value)
+
+
+def l2_regularizer(recipe: Recipe) -> keras.regularizers.Regularizer | None:
+    """wd * sum(w**2) / 2, the original's decay term, for every trainable variable.
+
+    Keras's L2(l) computes l * sum(w**2), so l = wd / 2 gives the original's term exactly.
+    """
+    reg = recipe.regularization
+    if reg.weight_decay_mode != "l2" or reg.weight_decay == 0:
+        return None
+    return keras.regularizers.L2(reg.weight_decay / 2.0)
+
+
+def weight_kwargs(recipe: Recipe, table_std: float, table_bias: float, use_bias: bool) -> dict:
+    """Keyword arguments shared by Conv2D and Dense for one recipe."""
+    max_norm = recipe.regularization.max_norm
+    return {
+        "use_bias": use_bias,
+        "kernel_initializer": kernel_initializer(recipe, table_std),
+        "bias_initializer": bias_initializer(recipe, table_bias),
+        "kernel_regularizer": l2_regularizer(recipe),
+        "bias_regularizer": l2_regularizer(recipe) if use_bias else None,
+        "kernel_constraint": keras.constraints.MaxNorm(max_norm) if max_norm else None,
+    }
+
+
+def activation_layer(recipe: Recipe, name: str, shared_axes=None) -> keras.layers.Layer:
+    """The recipe's hidden activation as a layer (PReLU shares its slope over `shared_axes`)."""
+    act = recipe.activation
+    if act.name == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=act.negative_slope, name=name)
+    if act.name == "prelu":
+        return keras.layers.PReLU(
+            alpha_initializer=keras.initializers.Constant(0.25),
+            alpha_regularizer=l2_regularizer(recipe),
+            shared_axes=shared_axes,
+            name=name,
+        )
+    if act.name == "rrelu":
+        return RReLU(act.rrelu_lower, act.rrelu_upper, name=name)
+    if act.name == "elu":
+        return keras.layers.ELU(alpha=act.elu_alpha, name=name)
+    return keras.layers.Activation(act.name, name=name)
+
+
+def batch_norm(recipe: Recipe, name: str) -> keras.layers.Layer:
+    """BatchNormalization with the recipe's momentum and the decay term on gamma and beta."""
+    return keras.layers.BatchNormalization(
+        momentum=recipe.normalization.momentum,
+        gamma_regularizer=l2_regularizer(recipe),
+        beta_regularizer=l2_regularizer(recipe),
+        name=name,
+    )
+
+
+def hidden_block(
+    x: keras.KerasTensor,
+    recipe: Recipe,
+    make_layer: Callable[..., keras.layers.Layer],
+    *,
+    name: str,
+    table_std: float,
+    table_bias: float,
+    shared_axes=None,
+) -> keras.KerasTensor:
+    """weights -> [BN] -> activation -> [BN], with BN placed as the recipe says.
+
+    With BN before the activation the weight layer has no bias: BN's beta replaces it.
+    """
+    norm = recipe.normalization
+    bn_before = norm.kind == "batch" and norm.placement == "before"
+    bn_after = norm.kind == "batch" and norm.placement == "after"
+    x = make_layer(**weight_kwargs(recipe, table_std, table_bias, not bn_before), name=name)(x)
+    if bn_before:
+        x = batch_norm(recipe, f"{name}_bn")(x)
+    x = activation_layer(recipe, f"{name}_{recipe.activation.name}", shared_axes)(x)
+    if bn_after:
+        x = batch_norm(recipe, f"{name}_bn")(x)
+    return x
+
+
+def dropout_layer(recipe: Recipe, name: str, seed: int | None = None) -> keras.layers.Layer | None:
+    """The recipe's dropout kind at its rate; None when the rate is 0."""
+    reg = recipe.regularization
+    if reg.dropout_rate == 0:
+        return None
+    layer_cls = {
+        "dropout": keras.layers.Dropout,
+        "alpha": keras.layers.AlphaDropout,
+        "mc": MCDropout,
+    }[reg.dropout_kind]
+    return layer_cls(reg.dropout_rate, seed=seed, name=name)
+
+
+def output_layer(recipe: Recipe, num_classes: int, table_std: float, name: str):
+    """The classifier: Glorot init (the softmax rule) unless the original table is used."""
+    kwargs = weight_kwargs(recipe, table_std, 0.0, True)
+    if not uses_init_table(recipe):
+        kwargs["kernel_initializer"] = keras.initializers.GlorotUniform()
+        kwargs["bias_initializer"] = keras.initializers.Zeros()
+    return keras.layers.Dense(num_classes, name=name, **kwargs)

@@ -1,0 +1,55 @@
+"""A plain dense network with a recipe applied, for the self-normalising experiments."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_recipes.errors import ConfigError
+from keras_recipes.models import blocks
+from keras_recipes.recipes import Recipe
+
+
+def mlp(
+    recipe: Recipe,
+    input_shape: tuple[int, ...],
+    num_classes: int = 2,
+    hidden_units: tuple[int, ...] = (100,) * 10,
+    name: str = "mlp",
+) -> keras.Model:
+    """Builds Flatten -> Dense x N -> softmax, every hidden layer built from `recipe`.
+
+    A plain sequential stack, as SELU's self-normalisation requires; dropout, when the
+    recipe has any, follows the last hidden layer.
+
+    Args:
+        recipe: Recipe. Init, activation, normalisation, decay and dropout of each layer.
+        input_shape: tuple. Shape of one input example.
+        num_classes: int. Outputs of the softmax layer.
+        hidden_units: tuple of int. Units of each hidden layer.
+        name: str. The model's name.
+
+    Example:
+
+    >>> from keras_recipes.recipes import get_recipe
+    >>> model = mlp(get_recipe("selu"), (8,), hidden_units=(16, 16))
+    >>> [layer.name for layer in model.layers][1:4]
+    ['flatten', 'dense1', 'dense1_selu']
+    """
+    if not hidden_units or any(u < 1 for u in hidden_units):
+        raise ConfigError(f"hidden_units must be positive integers; got {hidden_units!r}.")
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    for index, units in enumerate(hidden_units, start=1):
+
+        def dense(units=units, **kwargs):
+            return keras.layers.Dense(units, **kwargs)
+
+        x = blocks.hidden_block(
+            x, recipe, dense, name=f"dense{index}", table_std=0.01, table_bias=0.0
+        )
+    dropout = blocks.dropout_layer(recipe, "dropout")
+    if dropout is not None:
+        x = dropout(x)
+    x = blocks.output_layer(recipe, num_classes, 0.01, "logits")(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
