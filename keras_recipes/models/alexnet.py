@@ -74,6 +74,15 @@ def min_image_size() -> int:
     return size
 
 
+def check_image_size(image_size: int) -> None:
+    """Raises ConfigError when `image_size` leaves no feature map for fc6."""
+    if image_size < 1 or feature_map_sizes(image_size)[-1] < 1:
+        raise ConfigError(
+            f"Image size {image_size} is too small for the AlexNet geometry: it needs at least "
+            f"{min_image_size()} px (32-128 px for the CPU-sized net, 227 for the original)."
+        )
+
+
 def alexnet(
     recipe: Recipe,
     input_shape: tuple[int, int, int] = (FULL_SIZE, FULL_SIZE, 3),
@@ -106,11 +115,7 @@ def alexnet(
         raise ConfigError(
             f"AlexNet needs a square (size, size, channels) input; got {input_shape}."
         )
-    if feature_map_sizes(size)[-1] < 1:
-        raise ConfigError(
-            f"Image size {size} is too small for the AlexNet geometry: it needs at least "
-            f"{min_image_size()} px (32-128 px for the CPU-sized net, 227 for the original)."
-        )
+    check_image_size(size)
     if not width > 0:
         raise ConfigError(f"Invalid width multiplier {width!r}; it must be > 0 (e.g. 0.25 or 1).")
     if num_classes < 2:

@@ -1,0 +1,295 @@
+"""Command line: `keras-recipes train ...` (also `python train.py ...`) and `keras-recipes list`.
+
+Defaults < recipe file < `--set` / flags. One function, `train_kwargs`, turns parsed
+arguments into `train()` arguments, so library code never sees argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keras_recipes.errors import KerasRecipesError
+
+DEMO_IMAGE_SIZE = 64
+DEMO_WIDTH = 0.25
+DEMO_EPOCHS = 15
+DEMO_BATCH_SIZE = 64
+FULL_IMAGE_SIZE = 227
+
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+# -- argument types: each names the flag, the value and what is valid -----------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The recipe, data, training and output flags shared by train, tuning and compare."""
+    recipe = parser.add_argument_group("recipe")
+    recipe.add_argument(
+        "--recipe",
+        default="default",
+        help="registered recipe name or path to a .toml file (default: default)",
+    )
+    recipe.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field, e.g. optimizer.learning_rate=0.02 (repeatable)",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        default=None,
+        help="demo, a folder (Kaggle cat.N.jpg/dog.N.jpg or one sub-folder per class), "
+        "or tfds:NAME (default: demo, with the CPU-sized AlexNet)",
+    )
+    data.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=None,
+        help=f"crop size fed to the model (default: {FULL_IMAGE_SIZE}; demo {DEMO_IMAGE_SIZE})",
+    )
+    data.add_argument(
+        "--width",
+        type=_positive_float,
+        default=None,
+        help=f"AlexNet width multiplier (default: 1.0; demo {DEMO_WIDTH})",
+    )
+    training = parser.add_argument_group("training")
+    training.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help=f"epochs (default: the recipe's; demo {DEMO_EPOCHS})",
+    )
+    training.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help=f"batch size (default: the recipe's; demo {DEMO_BATCH_SIZE})",
+    )
+    training.add_argument("--seed", type=_int, default=0, help="random seed (default: 0)")
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--out", default=None, help="run directory (default: runs/<recipe>-<timestamp>)"
+    )
+
+
+def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
+    """The parser of `python train.py` / `keras-recipes train`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Train the AlexNet dogs-vs-cats pipeline with a recipe.",
+    )
+    add_train_arguments(parser)
+    parser.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="10-crop test-time augmentation on the test split (default: the recipe's "
+        "training.evaluation)",
+    )
+    parser.add_argument(
+        "--list-recipes", action="store_true", help="print the registered recipes and exit"
+    )
+    return parser
+
+
+def resolve_recipe(args: argparse.Namespace):
+    """The recipe after `--set`, `--epochs` and `--batch-size` (and demo defaults)."""
+    from keras_recipes.recipes import get_recipe
+
+    recipe = get_recipe(args.recipe).with_overrides(list(args.overrides))
+    demo = args.data in (None, "demo")
+    training: dict[str, Any] = {}
+    epochs = args.epochs or (DEMO_EPOCHS if demo else None)
+    batch_size = args.batch_size or (DEMO_BATCH_SIZE if demo else None)
+    if epochs:
+        training["epochs"] = epochs
+    if batch_size:
+        training["batch_size"] = batch_size
+    return recipe.replace(training=training) if training else recipe
+
+
+def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Parsed flags -> keyword arguments of `train()` (recipe included)."""
+    demo = args.data in (None, "demo")
+    return {
+        "recipe": resolve_recipe(args),
+        "data": "demo" if demo else args.data,
+        "image_size": args.image_size or (DEMO_IMAGE_SIZE if demo else FULL_IMAGE_SIZE),
+        "width": args.width or (DEMO_WIDTH if demo else 1.0),
+        "seed": args.seed,
+    }
+
+
+def recipes_table() -> str:
+    """The registered recipes as a text table."""
+    import pandas as pd
+
+    from keras_recipes.recipes import get_recipe, list_recipes
+
+    rows = []
+    for name in list_recipes():
+        r = get_recipe(name)
+        norm = "none" if r.normalization.kind == "none" else f"bn-{r.normalization.placement}"
+        rows.append(
+            {
+                "recipe": name,
+                "init": r.init.kernel,
+                "activation": r.activation.name,
+                "norm": norm,
+                "dropout": f"{r.regularization.dropout_kind} {r.regularization.dropout_rate:g}",
+                "decay": f"{r.regularization.weight_decay_mode} {r.regularization.weight_decay:g}",
+                "optimizer": f"{r.optimizer.name} {r.optimizer.learning_rate:g}",
+                "schedule": r.schedule.name,
+                "inputs": r.training.preprocessing,
+            }
+        )
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def _fit_verbosity() -> int:
+    # Progress bars on a terminal; one line per epoch in logs and CI.
+    return 1 if sys.stdout.isatty() else 2
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Runs one training from parsed flags; returns the exit code."""
+    if args.list_recipes:
+        print(recipes_table())
+        return 0
+    kwargs = train_kwargs(args)
+    recipe = kwargs["recipe"]
+    if kwargs["data"] == "demo":
+        print(
+            f"Using the built-in synthetic demo data and the CPU-sized AlexNet "
+            f"({kwargs['image_size']} px, width {kwargs['width']}, "
+            f"{recipe.training.epochs} epochs). Full-size pipeline: "
+            "python train.py --data /path/to/dogs-vs-cats/train --image-size 227 --width 1",
+            flush=True,
+        )
+    from keras_recipes.training import default_run_dir, train
+
+    run_dir = Path(args.out) if args.out else default_run_dir(recipe)
+    result = train(**kwargs, run_dir=run_dir, tta=args.tta, verbose=_fit_verbosity())
+    summary = result.summary
+    if result.status == "diverged":
+        print(
+            f"error: training diverged (loss became NaN or inf at epoch {summary['epochs_run']}); "
+            f"lower optimizer.learning_rate (now {recipe.optimizer.learning_rate:g}) or add "
+            f"clipping (optimizer.clipnorm). What was computed is in {run_dir}.",
+            file=sys.stderr,
+        )
+    print(final_line(summary, run_dir))
+    return EXIT_DIVERGED if result.status == "diverged" else 0
+
+
+def final_line(summary: dict[str, Any], run_dir: Path) -> str:
+    """`best_val_accuracy=<float> best_epoch=<int> ... run_dir=<path>`."""
+    parts = [f"best_val_accuracy={summary['best_val_accuracy']:.4f}"]
+    parts.append(f"best_epoch={summary['best_epoch']}")
+    for key in ("test_accuracy", "test_accuracy_tta"):
+        if key in summary:
+            parts.append(f"{key}={summary[key]:.4f}")
+    parts.append(f"images_per_s={summary['train_images_per_second']:.0f}")
+    parts.append(f"status={summary['status']}")
+    parts.append(f"run_dir={run_dir}")
+    return " ".join(parts)
+
+
+def guarded(run, *args) -> int:
+    """Runs `run(*args)`, turning user errors into a message and exit code 2, no traceback."""
+    try:
+        return run(*args)
+    except KerasRecipesError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its start-up C++ log lines (oneDNN, CUDA probing) hidden.
+
+    They are written to file descriptor 2 before absl's logging starts, so neither
+    TF_CPP_MIN_LOG_LEVEL nor Python can filter them; descriptor 2 is pointed at /dev/null
+    for the import only. Errors raised by the import still surface as Python exceptions.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def train_main(argv: Sequence[str] | None = None, prog: str = "train.py") -> int:
+    """Entry point of `python train.py`."""
+    args = build_train_parser(prog).parse_args(argv)
+    import_tensorflow_quietly()
+    return guarded(run_train, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `keras-recipes`: `train` (the default) or `list`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"train": "train the AlexNet pipeline", "list": "list the registered recipes"}
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: keras-recipes {train,list} ...\n")
+        for name, text in commands.items():
+            print(f"  {name:8s}{text}")
+        return 0
+    if argv and argv[0] == "list":
+        print(recipes_table())
+        return 0
+    if argv and argv[0] == "train":
+        argv = argv[1:]
+    return train_main(argv, prog="keras-recipes train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

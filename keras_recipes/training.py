@@ -1,0 +1,270 @@
+"""`train()`: the one place that compiles and fits. The CLI, the tuner and the tests call it."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+import keras_recipes
+from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
+from keras_recipes.callbacks.throughput import ThroughputMeter
+from keras_recipes.data import DataBundle, evaluate_tta, load_data
+from keras_recipes.errors import ConfigError
+from keras_recipes.models import alexnet, check_image_size
+from keras_recipes.optimization import build_optimizer, schedule_callbacks
+from keras_recipes.plots import plot_learning_curves
+from keras_recipes.recipes import Recipe, get_recipe
+from keras_recipes.train_result import TrainResult
+
+ModelBuilder = Callable[[Recipe, tuple[int, int, int], int], keras.Model]
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
+    """`runs/<recipe>-<YYYYmmdd-HHMMSS>`."""
+    return Path(root) / f"{recipe.name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def prepare_run_dir(run_dir: str | Path) -> Path:
+    """Creates `run_dir` and proves it is writable now, not after hours of training."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"Cannot write the run directory {run_dir}: {err.strerror or err}. "
+            "Choose another with --out."
+        ) from None
+    return run_dir
+
+
+def package_versions() -> dict[str, str]:
+    """Versions that decide whether a run can be replayed bit for bit."""
+    return {
+        "python": platform.python_version(),
+        "keras_recipes": keras_recipes.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _alexnet_builder(width: float) -> ModelBuilder:
+    def build(recipe: Recipe, input_shape, num_classes):
+        return alexnet(recipe, input_shape, num_classes, width=width)
+
+    return build
+
+
+def train(
+    recipe: Recipe | str,
+    data: DataBundle | str | tuple = "demo",
+    *,
+    image_size: int = 227,
+    width: float = 1.0,
+    seed: int = 0,
+    run_dir: str | Path | None = None,
+    tta: bool | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    model_builder: ModelBuilder | None = None,
+    verbose: int | str = "auto",
+    save_model: bool = True,
+    deterministic: bool = True,
+) -> TrainResult:
+    """Trains `recipe` on `data` and writes the run directory.
+
+    Epochs and batch size come from `recipe.training` (override them with
+    `recipe.with_overrides(["training.epochs=5"])`).
+
+    Args:
+        recipe: Recipe or str. A recipe, a registered name or a `.toml` path.
+        data: DataBundle, str or (x, y). "demo", a folder, "tfds:NAME", arrays, or a bundle
+            already loaded (the tuner loads once and passes it to every trial).
+        image_size: int. Crop size fed to the model (227 for the original).
+        width: float. AlexNet width multiplier.
+        seed: int. Seeds weights, split, shuffling and augmentation.
+        run_dir: path or None. Where artefacts go; None writes nothing to disk.
+        tta: bool or None. 10-crop test-time augmentation for the test split; None follows
+            `recipe.training.evaluation`.
+        callbacks: extra Keras callbacks, run after the toolkit's own.
+        model_builder: callable (recipe, input_shape, num_classes) -> keras.Model; default
+            AlexNet at `width`.
+        verbose: Keras `fit` verbosity.
+        save_model: bool. Write `model.keras` into `run_dir`.
+        deterministic: bool. Deterministic TF ops, so a seeded CPU run repeats exactly.
+
+    Returns:
+        TrainResult with the history, summary and model.
+
+    Example:
+
+    >>> from keras_recipes.recipes import get_recipe
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).integers(0, 255, (40, 40, 40, 3), dtype=np.uint8)
+    >>> y = np.arange(40) % 2
+    >>> recipe = get_recipe("relu").with_overrides(["training.epochs=1", "training.batch_size=8"])
+    >>> result = train(recipe, (x, y), image_size=32, width=0.1, verbose=0)
+    >>> list(result.history.columns)
+    ['epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'learning_rate']
+    """
+    if isinstance(recipe, str):
+        recipe = get_recipe(recipe)
+    if model_builder is None:
+        check_image_size(image_size)  # before the data is loaded, not after
+    if run_dir is not None:
+        run_dir = prepare_run_dir(run_dir)
+    cfg = recipe.training
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    if isinstance(data, DataBundle):
+        bundle = data.with_settings(
+            batch_size=cfg.batch_size, preprocessing=cfg.preprocessing, seed=seed
+        )
+        if bundle.input_shape[0] != image_size:
+            raise ConfigError(
+                f"The data bundle was built for image_size={bundle.input_shape[0]}, "
+                f"but train() was asked for image_size={image_size}."
+            )
+    else:
+        bundle = load_data(
+            data,
+            image_size=image_size,
+            batch_size=cfg.batch_size,
+            preprocessing=cfg.preprocessing,
+            seed=seed,
+        )
+
+    builder = model_builder or _alexnet_builder(width)
+    model = builder(recipe, bundle.input_shape, len(bundle.class_names))
+    steps_per_epoch = math.ceil(bundle.num_train / cfg.batch_size)
+    model.compile(
+        optimizer=build_optimizer(recipe, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+    meter = ThroughputMeter(cfg.batch_size, bundle.num_train)
+    own = [
+        *schedule_callbacks(recipe),
+        LearningRateLogger(),
+        meter,
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if cfg.early_stopping_patience:
+        own.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy",
+                mode="max",
+                patience=cfg.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    if run_dir is not None:
+        # CSVLogger writes each epoch as it ends, so a killed run keeps its history so far;
+        # write_run_dir rewrites the file with ordered columns and 1-based epochs at the end.
+        own.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv")))
+    all_callbacks = [*own, *callbacks]
+
+    start = time.perf_counter()
+    fit_history = model.fit(
+        bundle.train,
+        validation_data=bundle.val,
+        epochs=cfg.epochs,
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    history = _history_frame(fit_history.history)
+    summary = _summary(recipe, bundle, model, history, seed, image_size, width)
+    summary["train_images_per_second"] = round(meter.images_per_second, 2)
+    summary["status"] = _status(history, cfg.epochs)
+
+    use_tta = (cfg.evaluation == "tta10") if tta is None else tta
+    if bundle.test is not None and summary["status"] != "diverged":
+        summary["test_accuracy"] = float(
+            model.evaluate(bundle.test, verbose=0, return_dict=True)["accuracy"]
+        )
+        if use_tta:
+            summary["test_accuracy_tta"] = float(
+                evaluate_tta(model, bundle.test_full, bundle.input_shape[0])
+            )
+    summary["wall_seconds"] = round(time.perf_counter() - start, 2)
+
+    result = TrainResult(history, summary, model, run_dir, all_callbacks)
+    if run_dir is not None:
+        write_run_dir(result, recipe, save_model=save_model)
+    return result
+
+
+def _history_frame(history: dict[str, list[float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    ordered = [c for c in HISTORY_COLUMNS if c in frame]
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+
+
+def _status(history: pd.DataFrame, epochs: int) -> str:
+    losses = history["loss"].to_numpy(dtype=float) if "loss" in history else np.array([])
+    if losses.size and not np.isfinite(losses).all():
+        return "diverged"
+    if len(history) < epochs:
+        return "early_stopped"
+    return "completed"
+
+
+def _summary(
+    recipe: Recipe,
+    bundle: DataBundle,
+    model: keras.Model,
+    history: pd.DataFrame,
+    seed: int,
+    image_size: int,
+    width: float,
+) -> dict[str, Any]:
+    val = history.get("val_accuracy", pd.Series(dtype=float)).to_numpy(dtype=float)
+    finite = np.where(np.isfinite(val), val, -np.inf)
+    best_index = int(np.argmax(finite)) if val.size and np.isfinite(val).any() else None
+    return {
+        "recipe": recipe.name,
+        "best_val_accuracy": float(val[best_index]) if best_index is not None else 0.0,
+        "best_epoch": best_index + 1 if best_index is not None else None,
+        "epochs_run": len(history),
+        "epochs_requested": recipe.training.epochs,
+        "final_learning_rate": float(history["learning_rate"].iloc[-1])
+        if "learning_rate" in history and len(history)
+        else None,
+        "seed": seed,
+        "image_size": image_size,
+        "width": width,
+        "parameters": int(model.count_params()),
+        "data": bundle.describe(),
+        "versions": package_versions(),
+    }
+
+
+def write_run_dir(result: TrainResult, recipe: Recipe, *, save_model: bool = True) -> None:
+    """recipe.toml, history.csv, summary.json, learning_curves.png and model.keras."""
+    run_dir = result.run_dir
+    recipe.to_toml(run_dir / "recipe.toml")
+    result.history.to_csv(run_dir / "history.csv", index=False)
+    (run_dir / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str))
+    if len(result.history):
+        plot_learning_curves(result.history, run_dir / "learning_curves.png", title=recipe.name)
+    if save_model:
+        result.model.save(run_dir / "model.keras")
