@@ -1,19 +1,21 @@
-"""Plots written into run directories (matplotlib, Agg backend: no display needed)."""
+"""Plots written into run directories.
+
+matplotlib's `Figure` is used directly, not pyplot: no display is needed and the user's
+global backend (a notebook's, say) is left alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
+from matplotlib.figure import Figure
 
 
 def plot_learning_curves(history: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     """Loss and accuracy per epoch, training against validation, side by side."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for column, label in ((metric, "train"), (f"val_{metric}", "validation")):
             if column in history:
@@ -26,5 +28,4 @@ def plot_learning_curves(history: pd.DataFrame, path: str | Path, title: str = "
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)

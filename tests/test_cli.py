@@ -41,7 +41,7 @@ def test_list_recipes_prints_every_recipe(capsys):
     ],
 )
 def test_user_errors_exit_2_with_a_message(capsys, argv, message, tmp_path):
-    code, out, err = run_main(capsys, "train", *argv, "--out", str(tmp_path / "run"))
+    code, _, err = run_main(capsys, "train", *argv, "--out", str(tmp_path / "run"))
     assert code == 2
     assert err.startswith("error: ")
     import re
