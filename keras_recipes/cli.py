@@ -128,6 +128,12 @@ def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     parser.add_argument(
         "--list-recipes", action="store_true", help="print the registered recipes and exit"
     )
+    parser.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run the learning-rate range test instead of training: print a suggested "
+        "max_lr for 1cycle and write lr_finder.png into --out",
+    )
     return parser
 
 
@@ -205,9 +211,22 @@ def run_train(args: argparse.Namespace) -> int:
             "python train.py --data /path/to/dogs-vs-cats/train --image-size 227 --width 1",
             flush=True,
         )
-    from keras_recipes.training import default_run_dir, train
+    from keras_recipes.training import default_run_dir, find_learning_rate, prepare_run_dir, train
 
     run_dir = Path(args.out) if args.out else default_run_dir(recipe)
+    if args.find_lr:
+        prepare_run_dir(run_dir)
+        finder = find_learning_rate(
+            **kwargs, plot_path=run_dir / "lr_finder.png", verbose=_fit_verbosity()
+        )
+        suggestion = finder.suggestion()
+        print(
+            f"LR range test over {len(finder.history['lr'])} batches; plot: "
+            f"{run_dir / 'lr_finder.png'}\n"
+            f"suggested_max_lr={suggestion:.3g} (a tenth of the rate where the loss turns "
+            f"up); train with --set optimizer.learning_rate={suggestion:.3g}"
+        )
+        return 0
     result = train(**kwargs, run_dir=run_dir, tta=args.tta, verbose=_fit_verbosity())
     summary = result.summary
     if result.status == "diverged":

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import keras_recipes
 from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
+from keras_recipes.callbacks.lr_finder import LRFinder
 from keras_recipes.callbacks.throughput import ThroughputMeter
 from keras_recipes.data import DataBundle, evaluate_tta, load_data
 from keras_recipes.errors import ConfigError
@@ -268,3 +269,58 @@ def write_run_dir(result: TrainResult, recipe: Recipe, *, save_model: bool = Tru
         plot_learning_curves(result.history, run_dir / "learning_curves.png", title=recipe.name)
     if save_model:
         result.model.save(run_dir / "model.keras")
+
+
+def find_learning_rate(
+    recipe: Recipe | str,
+    data: DataBundle | str | tuple = "demo",
+    *,
+    image_size: int = 227,
+    width: float = 1.0,
+    seed: int = 0,
+    num_steps: int = 100,
+    min_lr: float = 1e-6,
+    max_lr: float = 10.0,
+    plot_path: str | Path | None = None,
+    verbose: int | str = 0,
+) -> LRFinder:
+    """Runs the LR range test on the recipe's model, optimizer and data, through `train()`.
+
+    The recipe's schedule is replaced by a constant rate (the finder drives the rate) and
+    enough epochs are given to cover `num_steps` batches; the finder stops the run itself.
+
+    Returns:
+        The `LRFinder`: `suggestion()` is a max_lr for 1cycle, `history` the sweep.
+    """
+    if isinstance(recipe, str):
+        recipe = get_recipe(recipe)
+    if isinstance(data, DataBundle):
+        bundle = data
+    else:
+        check_image_size(image_size)
+        bundle = load_data(
+            data,
+            image_size=image_size,
+            batch_size=recipe.training.batch_size,
+            preprocessing=recipe.training.preprocessing,
+            seed=seed,
+        )
+    steps_per_epoch = math.ceil(bundle.num_train / recipe.training.batch_size)
+    sweep = recipe.replace(
+        schedule={"name": "constant"},
+        training={"epochs": math.ceil(num_steps / steps_per_epoch), "early_stopping_patience": 0},
+    )
+    finder = LRFinder(min_lr=min_lr, max_lr=max_lr, num_steps=num_steps)
+    train(
+        sweep,
+        bundle,
+        image_size=image_size,
+        width=width,
+        seed=seed,
+        tta=False,
+        callbacks=[finder],
+        verbose=verbose,
+    )
+    if plot_path is not None:
+        finder.plot(plot_path)
+    return finder

@@ -4,10 +4,19 @@
   `keras_recipes.optimizers`.
 - `PerformanceScheduler`: reduce on plateau with the original relative-threshold rule.
 - `LRFinder`: the learning-rate range test, restoring the model and optimizer after.
+- `LearningRateLogger`, `ThroughputMeter`: the rate and training images/s in the logs.
 """
 
+from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
 from keras_recipes.callbacks.lr_finder import LRFinder
 from keras_recipes.callbacks.one_cycle import OneCycleScheduler
 from keras_recipes.callbacks.performance import PerformanceScheduler
+from keras_recipes.callbacks.throughput import ThroughputMeter
 
-__all__ = ["LRFinder", "OneCycleScheduler", "PerformanceScheduler"]
+__all__ = [
+    "LRFinder",
+    "LearningRateLogger",
+    "OneCycleScheduler",
+    "PerformanceScheduler",
+    "ThroughputMeter",
+]

@@ -10,7 +10,9 @@ import numpy as np
 
 from keras_recipes.callbacks import _common
 
-_SUGGESTION_METHODS = ("min_loss", "steepest")
+_SUGGESTION_METHODS = ("edge", "min_loss", "steepest")
+# "edge": the loss has risen this much above its minimum where the sweep turns bad.
+_EDGE_RISE = 0.1
 
 
 class LRFinder(keras.callbacks.Callback):
@@ -189,11 +191,17 @@ class LRFinder(keras.callbacks.Callback):
             variable.assign(value)
         self._saved_weights = self._saved_optimizer_values = None
 
-    def suggestion(self, method: str = "min_loss") -> float:
+    def suggestion(self, method: str = "edge") -> float:
         """A maximum learning rate for the 1cycle policy, read off the smoothed loss.
 
         Args:
-            method: str. `"min_loss"` (default): the learning rate of the lowest
+            method: str. `"edge"` (default): one tenth of the first learning rate after
+                the lowest smoothed loss at which the smoothed loss is 10% above that
+                lowest value, i.e. an order of magnitude below where training turns
+                bad. Unlike `"min_loss"` it holds on a flat curve (a decay-dominated
+                loss, say), whose minimum sits anywhere in the flat part; the first
+                10% of the sweep is skipped, where the bias-corrected average rests on
+                few batches. `"min_loss"`: the learning rate of the lowest
                 smoothed loss divided by 10, one order of magnitude before the loss
                 turns up (the usual 1cycle rule of thumb). `"steepest"`: the learning
                 rate where the smoothed loss falls fastest against `log(lr)`, searched
@@ -216,6 +224,12 @@ class LRFinder(keras.callbacks.Callback):
                 "steps or a smaller min_lr."
             )
         smoothed, lrs = smoothed[finite], lrs[finite]
+        if method == "edge":
+            start = min(len(smoothed) - 1, max(1, len(smoothed) // 10))
+            low = start + int(np.argmin(smoothed[start:]))
+            risen = np.flatnonzero(smoothed[low:] > (1.0 + _EDGE_RISE) * smoothed[low])
+            edge = low + int(risen[0]) if risen.size else len(smoothed) - 1
+            return float(lrs[edge] / 10.0)
         best = int(np.argmin(smoothed))
         if method == "min_loss":
             return float(lrs[best] / 10.0)

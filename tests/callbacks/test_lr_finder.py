@@ -226,13 +226,15 @@ def test_suggestions():
         #                 1e-6 1e-5 1e-4 1e-3 1e-2 1e-1  1
         "smoothed_loss": [2.0, 1.9, 1.5, 0.7, 0.5, 0.6, 9.0],
     }
-    assert finder.suggestion() == pytest.approx(1e-3, rel=1e-12)  # 1e-2 / 10
+    # edge: after the minimum (0.5 at 1e-2) the first loss above 0.55 is at 1e-1.
+    assert finder.suggestion() == pytest.approx(1e-2, rel=1e-12)
+    assert finder.suggestion("min_loss") == pytest.approx(1e-3, rel=1e-12)  # 1e-2 / 10
     # Up to the minimum, with equal log10 spacing h = ln(10), np.gradient gives
     # (-0.1, -0.25, -0.6, -0.5, -0.2) / h: the steepest descent is at 1e-4.
     assert finder.suggestion("steepest") == lrs[2]
     with pytest.raises(
         ValueError,
-        match=r"one of \['min_loss', 'steepest'\]. Received: method='steep'. "
+        match=r"one of \['edge', 'min_loss', 'steepest'\]. Received: method='steep'. "
         r"Did you mean 'steepest'\?",
     ):
         finder.suggestion("steep")
@@ -241,6 +243,18 @@ def test_suggestions():
         finder.suggestion("steepest")
     with pytest.raises(ValueError, match=r"needs at least 3 recorded batches"):
         LRFinder().suggestion()
+
+
+def test_edge_suggestion_on_a_flat_curve():
+    # A decay-dominated loss: flat with noise, then a blow-up from 1e-1.
+    finder = LRFinder()
+    lrs = [10.0 ** (e / 2) for e in range(-12, 1)]  # 1e-6 .. 1, half decades
+    flat = [2.0, 3.0, 3.01, 2.99, 3.02, 2.98, 3.0, 3.01, 2.99, 3.0, 3.1, 4.0, 9.0]
+    finder.history = {"lr": lrs, "loss": flat, "smoothed_loss": flat}
+    # The lowest value after the first 10% is 2.98 (at 10**-3.5); 3.278 is first passed
+    # at 10**-0.5, so the suggestion is 10**-1.5. min_loss falls for the low first value.
+    assert finder.suggestion() == pytest.approx(10**-1.5, rel=1e-12)
+    assert finder.suggestion("min_loss") == pytest.approx(1e-7, rel=1e-12)
 
 
 def test_learning_rate_schedule_is_refused_with_the_fix():
