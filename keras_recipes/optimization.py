@@ -29,7 +29,9 @@ def learning_rate(recipe: Recipe, steps_per_epoch: int):
     if sched.name == "inverse_time":
         return keras.optimizers.schedules.InverseTimeDecay(lr0, decay_steps, sched.decay_rate)
     if sched.name == "piecewise":
-        boundaries = [int(b * steps_per_epoch) for b in sched.boundaries]
+        # values[i] holds through epoch boundaries[i]; step t uses values[i] while
+        # t <= boundary, so the last step of that epoch is the boundary.
+        boundaries = [int(b * steps_per_epoch) - 1 for b in sched.boundaries]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, list(sched.values))
     return lr0
 

@@ -190,6 +190,7 @@ def train(
         epochs=cfg.epochs,
         callbacks=all_callbacks,
         verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles (seeded) itself
     )
     history = _history_frame(fit_history.history)
     summary = _summary(recipe, bundle, model, history, seed, image_size, width)

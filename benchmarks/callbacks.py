@@ -1,0 +1,94 @@
+"""Callback overhead: train-step time with OneCycleScheduler (momentum cycling on) and with
+PerformanceScheduler, against no callback, on the demo AlexNet (64 px, width 0.25).
+
+The three set-ups are timed in interleaved rounds (one `fit` of `--steps` batches each per
+round) so that drift in machine load hits all of them alike; the median per-step time of
+each is compared with the baseline's.
+
+    python benchmarks/callbacks.py            # the measurement in benchmarks/README.md
+    python benchmarks/callbacks.py --rounds 2 --steps 5   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_recipes.callbacks import OneCycleScheduler, PerformanceScheduler
+from keras_recipes.models import alexnet
+from keras_recipes.optimizers import SGD
+from keras_recipes.recipes import get_recipe
+
+
+def make_model(jit_compile: bool) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = alexnet(get_recipe("relu"), (64, 64, 3), width=0.25)
+    model.compile(
+        optimizer=SGD(0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds (default: 15)")
+    parser.add_argument("--steps", type=int, default=40, help="batches per fit (default: 40)")
+    parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
+    parser.add_argument("--jit-compile", action="store_true", help="XLA train step")
+    args = parser.parse_args(argv)
+
+    rng = np.random.default_rng(0)
+    n = args.steps * args.batch_size
+    x = rng.normal(size=(n, 64, 64, 3)).astype("float32")
+    y = rng.integers(0, 2, n).astype("int32")
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size).cache()
+    val = data.take(1)
+
+    total = (args.rounds + 1) * args.steps
+    setups = {
+        "none": (make_model(args.jit_compile), lambda: []),
+        "OneCycleScheduler (momentum cycling)": (
+            make_model(args.jit_compile),
+            lambda: [one_cycle],
+        ),
+        "PerformanceScheduler": (
+            make_model(args.jit_compile),
+            lambda: [performance],
+        ),
+    }
+    one_cycle = OneCycleScheduler(0.05, total_steps=total)
+    performance = PerformanceScheduler(monitor="val_loss", patience=2)
+    times: dict[str, list[float]] = {name: [] for name in setups}
+    for round_index in range(args.rounds + 1):
+        for name, (model, callbacks) in setups.items():
+            start = time.perf_counter()
+            model.fit(data, validation_data=val, epochs=1, callbacks=callbacks(), verbose=0)
+            elapsed = time.perf_counter() - start
+            if round_index:  # round 0 traces the step: not timed
+                times[name].append(elapsed / args.steps)
+
+    base = statistics.median(times["none"])
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"TF {tf.__version__}, Keras {keras.__version__}; jit_compile={args.jit_compile}"
+    )
+    print(f"{args.rounds} rounds x {args.steps} steps, batch {args.batch_size}, median per step")
+    print(f"{'callback':40s} {'ms/step':>9s} {'overhead':>9s}")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:40s} {1000 * median:9.2f} {100 * (median / base - 1):8.2f}%")
+
+
+if __name__ == "__main__":
+    main()

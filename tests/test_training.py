@@ -1,0 +1,186 @@
+"""train(): every recipe trains, the run directory, reproducibility, schedules, divergence."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_recipes import cli
+from keras_recipes.data import load_data, make_demo
+from keras_recipes.recipes import get_recipe, list_recipes
+from keras_recipes.training import train
+
+SIZE, WIDTH = 32, 0.0625
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    """A small demo set in the Kaggle layout, decoded once for the module."""
+    folder = make_demo(tmp_path_factory.mktemp("demo") / "demo", n_per_class=40, size=40)
+    return load_data(str(folder), image_size=SIZE, batch_size=16, seed=0)
+
+
+def tiny(recipe, **training):
+    settings = {"epochs": 1, "batch_size": 16, **training}
+    return get_recipe(recipe).replace(training=settings)
+
+
+@pytest.mark.parametrize("name", list_recipes())
+def test_every_builtin_recipe_trains_one_epoch(name, tiny_demo):
+    result = train(tiny(name), tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    assert result.status == "completed"
+    assert len(result.history) == 1
+    assert np.isfinite(result.history["loss"]).all()
+    assert 0.0 <= result.best_val_accuracy <= 1.0
+
+
+def test_run_directory_holds_every_artefact(tiny_demo, tmp_path):
+    run_dir = tmp_path / "run"
+    recipe = tiny("alexnet2012", epochs=2)
+    result = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, run_dir=run_dir, verbose=0)
+    names = {p.name for p in run_dir.iterdir()}
+    expected = {"recipe.toml", "history.csv", "summary.json", "model.keras"}
+    assert expected | {"learning_curves.png"} <= names
+
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history.columns) == [
+        "epoch",
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+    ]
+    assert history["epoch"].tolist() == [1, 2]
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_val_accuracy"] == pytest.approx(history["val_accuracy"].max())
+    assert summary["best_epoch"] == int(history["val_accuracy"].idxmax()) + 1
+    for key in (
+        "test_accuracy",
+        "test_accuracy_tta",
+        "wall_seconds",
+        "train_images_per_second",
+        "seed",
+        "versions",
+        "data",
+    ):
+        assert key in summary, key
+    assert summary["data"]["num_train"] == tiny_demo.num_train
+    assert set(summary["versions"]) >= {"tensorflow", "keras", "keras_recipes", "numpy"}
+
+    # The run can be replayed from its own recipe.toml.
+    assert get_recipe(str(run_dir / "recipe.toml")) == recipe
+    model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    np.testing.assert_array_equal(model.get_weights()[0], result.model.get_weights()[0])
+
+
+def test_seeded_runs_repeat_exactly(tiny_demo):
+    recipe = tiny("default", epochs=2)
+    first = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, seed=3, verbose=0)
+    second = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, seed=3, verbose=0)
+    pd.testing.assert_frame_equal(first.history, second.history)
+    other = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, seed=4, verbose=0)
+    assert not np.allclose(first.history["loss"], other.history["loss"])
+
+
+def test_exponential_schedule_is_honoured(tiny_demo):
+    recipe = tiny("relu", epochs=3).replace(
+        optimizer={"learning_rate": 0.01},
+        schedule={"name": "exponential", "decay_epochs": 1.0, "decay_rate": 0.5},
+    )
+    result = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    # After epoch e the optimizer has taken e * steps steps: lr = 0.01 * 0.5 ** e.
+    np.testing.assert_allclose(result.history["learning_rate"], [0.005, 0.0025, 0.00125], rtol=1e-5)
+
+
+def test_piecewise_schedule_boundaries_are_epochs(tiny_demo):
+    recipe = tiny("relu", epochs=3).replace(
+        schedule={"name": "piecewise", "boundaries": [1, 2], "values": [0.02, 0.01, 0.001]}
+    )
+    result = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    # values[i] through epoch boundaries[i]; the rate logged at an epoch's end is the one the
+    # next epoch trains with.
+    np.testing.assert_allclose(result.history["learning_rate"], [0.01, 0.001, 0.001], rtol=1e-6)
+
+
+def test_one_cycle_recipe_ends_at_the_minimum_rate(tiny_demo):
+    result = train(tiny("selu", epochs=2), tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    lr = get_recipe("selu").optimizer.learning_rate
+    assert result.history["learning_rate"].iloc[-1] == pytest.approx(lr / 25 / 1e4, rel=1e-5)
+
+
+def test_diverged_training_stops_and_keeps_its_artefacts(tiny_demo, tmp_path):
+    recipe = tiny("relu", epochs=3).replace(
+        optimizer={"learning_rate": 1e6}, schedule={"name": "constant"}
+    )
+    result = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, run_dir=tmp_path, verbose=0)
+    assert result.status == "diverged"
+    assert (tmp_path / "summary.json").exists()
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_cli_reports_divergence_with_exit_3(capsys, tmp_path, tiny_demo):
+    folder = tiny_demo.describe()["source"]
+    code = cli.main(
+        [
+            "train",
+            "--recipe",
+            "relu",
+            "--data",
+            folder,
+            "--image-size",
+            str(SIZE),
+            "--width",
+            str(WIDTH),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--set",
+            "optimizer.learning_rate=1e6",
+            "--set",
+            "schedule.name=constant",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "training diverged" in err and "optimizer.learning_rate" in err
+    assert out.strip().splitlines()[-1].startswith("best_val_accuracy=")
+    assert "status=diverged" in out
+
+
+def test_cli_last_line_and_artefacts(capsys, tmp_path, tiny_demo):
+    folder = tiny_demo.describe()["source"]
+    code = cli.main(
+        [
+            "train",
+            "--recipe",
+            "elu",
+            "--data",
+            folder,
+            "--image-size",
+            str(SIZE),
+            "--width",
+            str(WIDTH),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("best_val_accuracy=")
+    value = float(last.split()[0].split("=")[1])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert value == pytest.approx(summary["best_val_accuracy"], abs=5e-5)
+    assert math.isfinite(value)
