@@ -1,0 +1,305 @@
+"""`train-with-bo` (also `python -m keras_recipes.tuning`): tune log10 learning rate and log10
+weight decay of a recipe with Bayesian optimisation (bayes_opt: GP + Expected Improvement),
+or with keras-tuner's random / grid / Hyperband search over the same space.
+
+Distributed mode is keras-tuner's: start one process with `KERASTUNER_TUNER_ID=chief` and
+workers with other ids (tuner0, tuner1, ...), all with `KERASTUNER_ORACLE_PORT=<port>`
+(and `KERASTUNER_ORACLE_IP`, default 127.0.0.1). The oracle service is unauthenticated
+gRPC: keep it on a loopback address or a private network you trust.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from keras_recipes.cli import (
+    DEMO_EPOCHS,
+    add_train_arguments,
+    guarded,
+    resolve_recipe,
+    train_kwargs,
+)
+from keras_recipes.errors import ConfigError
+
+DEFAULT_XI = 0.01
+DEFAULT_KAPPA = 2.576
+#: Budget defaults per objective: the AlexNet tuning of the post, and its toy demo.
+DEFAULT_BUDGET = {"train": (3, 27), "toy": (2, 14)}
+EXIT_TRIALS_FAILED = 1
+
+_EPILOG = """\
+examples:
+  train-with-bo --epochs 5                       tune the demo AlexNet, 30 trials of 5 epochs
+  train-with-bo --objective toy                  the 1-D toy demo (16 points, seconds)
+  train-with-bo --search random --epochs 5       the random-search baseline, same budget
+  train-with-bo --resume runs/bo-20250101-120000 continue a killed run
+  train-with-bo --resume runs/bo-... --n-iter 40 extend it to 43 trials
+
+distributed (keras-tuner's chief/worker mode, all processes with the same flags):
+  KERASTUNER_TUNER_ID=chief  KERASTUNER_ORACLE_PORT=8000 train-with-bo --out runs/bo-dist
+  KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_PORT=8000 train-with-bo --out runs/bo-dist
+  KERASTUNER_ORACLE_IP defaults to 127.0.0.1. SECURITY: the oracle service is
+  unauthenticated, unencrypted gRPC; anyone who can reach the port can read the trials
+  and report false results. Bind a non-loopback address only on a network you trust.
+"""
+
+
+def build_parser(prog: str = "train-with-bo") -> argparse.ArgumentParser:
+    """The parser of `train-with-bo`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Tune log10(learning rate) and log10(weight decay) of a recipe with\n"
+        "Bayesian optimisation (bayes_opt GP + acquisition) on keras-tuner's trial engine.\n"
+        "The objective is the best validation accuracy over each trial's epochs.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    search = parser.add_argument_group("search")
+    search.add_argument(
+        "--search",
+        choices=("bo", "random", "grid", "hyperband"),
+        default=None,
+        help="bo (bayes_opt), or keras-tuner's random / grid / hyperband over the same "
+        "space and budget (default: bo)",
+    )
+    search.add_argument(
+        "--objective",
+        choices=("train", "toy"),
+        default=None,
+        help="train: train() per trial; toy: the 1-D demo f(x) on (-2, 6) (default: train)",
+    )
+    search.add_argument(
+        "--acq",
+        choices=("ei", "ucb", "poi"),
+        default=None,
+        help="acquisition function: expected improvement, upper confidence bound, "
+        "probability of improvement (default: ei)",
+    )
+    search.add_argument(
+        "--xi", type=float, default=None, help=f"EI/POI exploration margin (default: {DEFAULT_XI})"
+    )
+    search.add_argument(
+        "--kappa",
+        type=float,
+        default=None,
+        help=f"UCB exploration weight (default: {DEFAULT_KAPPA})",
+    )
+    search.add_argument(
+        "--bounds",
+        action="append",
+        default=[],
+        metavar="NAME=LOW,HIGH",
+        help="bounds of a tuned parameter, repeatable (default: log10_learning_rate=-5,-1 "
+        "log10_weight_decay=-5,-1; toy: x=-2,6)",
+    )
+    search.add_argument(
+        "--init-points",
+        type=int,
+        default=None,
+        metavar="N",
+        help="random points before the GP takes over (default: 3; toy: 2)",
+    )
+    search.add_argument(
+        "--n-iter",
+        type=int,
+        default=None,
+        metavar="N",
+        help="GP-guided points; budget = init points + n-iter for every search (default: 27; "
+        "toy: 14)",
+    )
+    add_train_arguments(parser)
+    # None = "not given", so a resumed run keeps its own values (checked against the saved).
+    parser.set_defaults(recipe=None, seed=None)
+    # The shared flags' help, as tuning reads them.
+    for action in parser._actions:
+        if action.dest == "epochs":
+            action.help = f"epochs of each trial (default: the recipe's; demo {DEMO_EPOCHS})"
+        elif action.dest == "out":
+            action.help = "run directory (default: runs/<search>-<timestamp>, e.g. runs/bo-...)"
+        elif action.dest == "seed":
+            action.help = "seeds the search and every trial's training (default: 0)"
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a run to the requested total; finished trials are kept, a trial cut "
+        "off mid-way runs again (default: start a new run)",
+    )
+    run.add_argument(
+        "--animate", action="store_true", help="also write the GP posterior as a GIF over trials"
+    )
+    run.add_argument(
+        "--final-train",
+        action="store_true",
+        help="retrain the best point for the recipe's full epochs and report test accuracy "
+        "with 10-crop TTA",
+    )
+    run.add_argument(
+        "--final-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="epochs of --final-train (default: the recipe's; demo 15)",
+    )
+    run.add_argument(
+        "--compare-with",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="run directories to overlay on convergence.png (comparable sibling runs are "
+        "added on their own)",
+    )
+    # For tests: each toy evaluation sleeps this long, so a run can be killed mid-trial.
+    run.add_argument("--toy-delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    return parser
+
+
+def _train_flags_given(args: argparse.Namespace) -> bool:
+    return bool(
+        args.recipe is not None
+        or args.overrides
+        or any(
+            getattr(args, name) is not None
+            for name in ("data", "image_size", "width", "epochs", "batch_size")
+        )
+    )
+
+
+def _train_settings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    filled = copy.copy(args)
+    filled.recipe = args.recipe or "default"
+    filled.seed = seed
+    kwargs = train_kwargs(filled)
+    # --epochs is per trial; --final-train uses the recipe's own (demo: 15).
+    full = copy.copy(filled)
+    full.epochs = None
+    return {
+        "recipe": kwargs["recipe"],
+        "data": str(kwargs["data"]),
+        "image_size": kwargs["image_size"],
+        "width": kwargs["width"],
+        "final_epochs": resolve_recipe(full).training.epochs,
+    }
+
+
+def build_config(args: argparse.Namespace):
+    """Parsed flags (+ the saved settings when resuming) -> (TuningConfig, run_dir, resume).
+
+    On `--resume`, a flag that is not given keeps the run's value; one that is given must
+    agree with it (the search space and objective), except `--n-iter`, which sets the new
+    total.
+    """
+    from keras_recipes.tuning.config import DEFAULT_BOUNDS, TuningConfig
+    from keras_recipes.tuning.space import SearchSpace
+
+    saved = None
+    if args.resume:
+        run_dir = Path(args.resume)
+        saved = TuningConfig.load(run_dir)
+        if args.out and Path(args.out).resolve() != run_dir.resolve():
+            raise ConfigError(
+                f"--out {args.out} and --resume {args.resume} name different directories; "
+                "a resumed run continues in its own directory (drop --out)."
+            )
+
+    def pick(value, saved_name, default):
+        if value is not None:
+            return value
+        return getattr(saved, saved_name) if saved is not None else default
+
+    objective = pick(args.objective, "objective", "train")
+    same_objective = saved is not None and saved.objective == objective
+    init_default, n_iter_default = DEFAULT_BUDGET[objective]
+    if args.bounds:
+        defaults = saved.space.pbounds if same_objective else DEFAULT_BOUNDS[objective]
+        space = SearchSpace.from_specs(args.bounds, defaults)
+    elif same_objective:
+        space = saved.space
+    else:
+        space = SearchSpace.from_mapping(DEFAULT_BOUNDS[objective])
+    seed = pick(args.seed, "seed", 0)
+    train: dict[str, Any] = {}
+    if objective == "train":
+        if same_objective and not _train_flags_given(args):
+            train = {
+                "recipe": saved.recipe,
+                "data": saved.data,
+                "image_size": saved.image_size,
+                "width": saved.width,
+                "final_epochs": saved.final_epochs,
+            }
+        else:
+            train = _train_settings(args, seed)
+        if args.final_epochs is not None:
+            if args.final_epochs < 1:
+                raise ConfigError(f"--final-epochs must be >= 1; got {args.final_epochs}.")
+            train["final_epochs"] = args.final_epochs
+    elif args.final_train:
+        raise ConfigError("--final-train retrains a network; it needs --objective train.")
+    config = TuningConfig(
+        space=space,
+        search=pick(args.search, "search", "bo"),
+        objective=objective,
+        acquisition=pick(args.acq, "acquisition", "ei"),
+        xi=pick(args.xi, "xi", DEFAULT_XI),
+        kappa=pick(args.kappa, "kappa", DEFAULT_KAPPA),
+        init_points=args.init_points
+        if args.init_points is not None
+        else (saved.init_points if same_objective else init_default),
+        n_iter=args.n_iter
+        if args.n_iter is not None
+        else (saved.n_iter if same_objective else n_iter_default),
+        seed=seed,
+        **train,
+    )
+    if saved is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.out) if args.out else Path("runs") / f"{config.search}-{stamp}"
+    return config, run_dir, saved is not None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `train-with-bo` from parsed flags; returns the exit code."""
+    config, run_dir, resume = build_config(args)
+    final_recipe = None
+    if args.final_train:
+        final_recipe = config.recipe.replace(
+            training={"epochs": config.final_epochs or DEMO_EPOCHS}
+        )
+    from keras_recipes.tuning.errors import TrialsFailedError
+    from keras_recipes.tuning.search import run_search
+
+    try:
+        run_search(
+            config,
+            run_dir,
+            resume=resume,
+            toy_delay=args.toy_delay,
+            animate=args.animate,
+            final_recipe=final_recipe,
+            compare_with=args.compare_with,
+        )
+    except TrialsFailedError as err:
+        # Not a usage error (exit 2): the trials themselves broke; their causes are listed.
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_TRIALS_FAILED
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `train-with-bo` and `python -m keras_recipes.tuning`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    return guarded(run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

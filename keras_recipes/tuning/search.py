@@ -1,0 +1,476 @@
+"""`run_search`: one tuning run, from settings to run directory (the CLI is a thin layer on it).
+
+Run directory:
+
+    tuning.json        the settings (checked when resuming)
+    trials.csv         one row per finished trial (rewritten after each)
+    best.json          the best trial so far
+    convergence.png    best-so-far against trial number (+ comparable runs beside it)
+    gp_posterior.png   2-D: GP mean, GP std, acquisition (toy: toy.png); --animate: .gif
+    final/             --final-train: the best point retrained, with 10-crop TTA
+    trials/<n>/        each trial's train() run (history.csv, summary.json; no model)
+    keras_tuner/       keras-tuner's project: oracle.json, trial_*/trial.json (resume)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import keras_tuner
+import pandas as pd
+
+from keras_recipes.errors import ConfigError
+from keras_recipes.recipes import Recipe
+from keras_recipes.tuning import distributed
+from keras_recipes.tuning.config import CONFIG_NAME, TuningConfig, check_same_identity
+from keras_recipes.tuning.errors import TrialsFailedError, last_line
+from keras_recipes.tuning.oracles import build_oracle
+from keras_recipes.tuning.recorder import TrialRecorder, best_trial, trial_number
+from keras_recipes.tuning.toy import ToyObjective, toy_function
+from keras_recipes.tuning.tuner import ObjectiveTuner
+
+PROJECT_NAME = "keras_tuner"
+
+
+@dataclass
+class SearchResult:
+    """What `run_search` returns.
+
+    Attributes:
+        run_dir: Path. The run directory.
+        role: str. "single", "chief" or "worker".
+        frame: pandas.DataFrame. The rows of `trials.csv` (a worker: the trials it ran).
+        best: dict or None. The best trial (what `best.json` holds).
+        final: dict or None. `--final-train`'s summary (test accuracy, with TTA).
+        plots: list of Path. The figures written.
+    """
+
+    run_dir: Path
+    role: str
+    frame: pd.DataFrame
+    best: dict[str, Any] | None = None
+    final: dict[str, Any] | None = None
+    plots: list[Path] = field(default_factory=list)
+
+
+def run_search(
+    config: TuningConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    objective: Callable[..., Any] | None = None,
+    toy_delay: float = 0.0,
+    animate: bool = False,
+    final_recipe: Recipe | None = None,
+    compare_with: Sequence[str | Path] = (),
+    verbose: bool = True,
+) -> SearchResult:
+    """Runs (or resumes) a search and writes the run directory.
+
+    In keras-tuner's distributed mode (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`,
+    `KERASTUNER_ORACLE_PORT`), the chief serves the oracle and writes the run directory;
+    a worker only runs trials.
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_recipes.tuning.space import SearchSpace
+    >>> config = TuningConfig(SearchSpace.from_mapping({"x": (-2, 6)}), objective="toy",
+    ...                       init_points=2, n_iter=3)
+    >>> result = run_search(config, tempfile.mkdtemp() + "/run", verbose=False)
+    >>> result.frame["trial"].tolist(), result.best["trial"]
+    ([1, 2, 3, 4, 5], 5)
+
+    Args:
+        config: TuningConfig. The settings.
+        run_dir: path. The run directory (created; must not hold another run unless
+            `resume`).
+        resume: bool. Continue the run in `run_dir` up to `config.budget` trials: finished
+            trials are kept, a trial cut off mid-way runs again.
+        objective: callable or None. Replaces the config's objective (tests, notebooks):
+            `objective(params, epochs=None, trial_dir=None) -> TrialOutcome | float`.
+        toy_delay: float. Seconds each toy evaluation sleeps (to test killing a run).
+        animate: bool. Also write the posterior as a GIF over the trials.
+        final_recipe: Recipe or None. Retrain the best point with this recipe (its epochs)
+            and 10-crop TTA into `run_dir/final` (train objective only).
+        compare_with: run directories to overlay on `convergence.png` (comparable runs in
+            sibling directories are found on their own).
+        verbose: bool. Print the plan, the live trial table and the best trial (stdout).
+
+    Returns:
+        SearchResult.
+
+    Raises:
+        ConfigError: bad settings, a run directory that holds another run, or a resume
+            that asks for another search space or objective.
+        TrialsFailedError: every trial failed (or the search stopped on repeated failures).
+    """
+    role = distributed.prepare_environment()
+    stream = sys.stdout if verbose else None
+    run_dir = Path(run_dir)
+    if role == "worker":
+        _make_dir(run_dir)
+    else:
+        _claim_run_dir(config, run_dir, resume)
+
+    oracle, plan = build_oracle(
+        config.search,
+        config.space,
+        keras_tuner.Objective(config.objective_name, "max"),
+        init_points=config.init_points,
+        n_iter=config.n_iter,
+        seed=config.seed,
+        acquisition=config.acquisition,
+        xi=config.xi,
+        kappa=config.kappa,
+        max_epochs=config.epochs if config.objective == "train" else 3,
+    )
+    objective_fn = objective or _objective(config, toy_delay)
+    recorder = TrialRecorder(
+        config.space,
+        config.objective_name,
+        run_dir if role != "worker" else None,
+        stream,
+        epochs=config.objective == "train",
+    )
+    project = run_dir / PROJECT_NAME
+    reload = resume and role != "worker" and (project / "oracle.json").is_file()
+    # keras-tuner reloads the oracle only when it finds this tuner id's own file.
+    tuner_file = project / f"{os.environ.get(distributed.ENV_ID, 'tuner0')}.json"
+    reloads_itself = tuner_file.is_file()
+    tuner = ObjectiveTuner(
+        oracle,
+        objective_fn,
+        config.space.names,
+        directory=run_dir,
+        project_name=PROJECT_NAME,
+        trial_root=run_dir / "trials" if config.objective == "train" else None,
+        diverged_score=config.diverged_score,
+        # A worker must never wipe the project: on one machine it shares the chief's.
+        overwrite=not reload and role != "worker",
+    )
+    if reload and not reloads_itself:
+        tuner.oracle.reload()
+    if reload:
+        _drop_finished_retries(tuner.oracle)
+    if role != "worker":
+        # oracle.json from the start, so a run killed in its first trial can be resumed.
+        tuner.save()
+
+    _say(stream, f"{plan}; objective {config.objective_name}{_describe_objective(config)}")
+    if role == "chief":
+        address = f"{os.environ[distributed.ENV_IP]}:{os.environ[distributed.ENV_PORT]}"
+        _say(stream, f"chief: serving the oracle on {address} (unauthenticated gRPC)")
+    elif role == "worker":
+        _say(stream, f"worker {tuner.tuner_id}: taking trials from the chief")
+    if role == "worker":
+        tuner.trial_end_callback = _worker_printer(stream, config)
+        return _run_worker(tuner, config)
+
+    recorder.print_header()
+    done = recorder.update(oracle)
+    if len(done):
+        _say(stream, f"(resumed: {len(done)} finished trials above are kept)")
+    tuner.trial_end_callback = lambda t, _trial: recorder.update(t.oracle)
+    tuner.poll_callback = lambda: recorder.update(oracle)
+    stopped: RuntimeError | None = None
+    try:
+        tuner.search()
+    except RuntimeError as err:
+        # keras-tuner stops a search after 3 consecutive failed trials by raising this.
+        if not str(err).startswith("Number of consecutive failures"):
+            raise
+        stopped = err
+    frame = recorder.update(oracle)
+    _check_failures(frame, recorder, stopped)
+
+    result = SearchResult(run_dir=run_dir, role=role, frame=frame)
+    result.best = best_trial(frame, config.objective_name)
+    result.plots = _write_plots(config, run_dir, frame, animate, compare_with)
+    _say(stream, _best_line(config, result.best, len(frame), run_dir))
+    if final_recipe is not None and result.best is not None:
+        result.final = _final_train(config, objective_fn, final_recipe, result.best, run_dir)
+        _say(stream, _final_line(result.final, run_dir / "final"))
+    return result
+
+
+def _drop_finished_retries(oracle) -> None:
+    # keras-tuner's end_trial saves oracle.json before it drops the trial from the ongoing
+    # ones (the tuner saves again right after). A kill between the two saves leaves a
+    # finished trial "ongoing", and reload() would queue it to run again. Only INVALID
+    # trials are retried legitimately, and those never enter end_order.
+    finished = set(oracle.end_order)
+    oracle._retry_queue = [t for t in oracle._retry_queue if t not in finished]
+
+
+# -- run directory ---------------------------------------------------------------------------
+
+
+def _make_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"Cannot write the run directory {run_dir}: {err.strerror or err}. "
+            "Choose another with --out."
+        ) from None
+
+
+def _claim_run_dir(config: TuningConfig, run_dir: Path, resume: bool) -> None:
+    if resume:
+        saved = TuningConfig.load(run_dir)
+        check_same_identity(saved, config, run_dir)
+    elif (run_dir / CONFIG_NAME).exists():
+        raise ConfigError(
+            f"{run_dir} already holds a tuning run; continue it with --resume {run_dir}, "
+            "or choose another --out."
+        )
+    _make_dir(run_dir)
+    config.save(run_dir)
+
+
+# -- objectives -------------------------------------------------------------------------------
+
+
+def _objective(config: TuningConfig, toy_delay: float):
+    if config.objective == "toy":
+        return ToyObjective(delay=toy_delay)
+    from keras_recipes.tuning.objective import TrainObjective
+
+    return TrainObjective(
+        config.recipe,
+        config.data or "demo",
+        image_size=config.image_size,
+        width=config.width,
+        seed=config.seed,
+    )
+
+
+def _describe_objective(config: TuningConfig) -> str:
+    if config.objective == "toy":
+        return " (toy f(x) of the original post; max f(0.631) = 1.707)"
+    return (
+        f" (recipe {config.recipe.name}, {config.epochs} epochs per trial, data "
+        f"{config.data or 'demo'}, {config.image_size} px, width {config.width:g})"
+    )
+
+
+# -- workers -------------------------------------------------------------------------------
+
+
+def _worker_printer(stream, config: TuningConfig):
+    def report(tuner: ObjectiveTuner, trial) -> None:
+        metrics = tuner.results.get(trial.trial_id)
+        params = " ".join(
+            f"{n}={float(trial.hyperparameters.values[n]):.4f}" for n in config.space.names
+        )
+        if metrics is None or trial.status != "COMPLETED":
+            detail = f"failed: {last_line(trial.message or '')}"
+        else:
+            detail = f"{config.objective_name}={metrics[config.objective_name]:.4f}"
+        _say(
+            stream,
+            f"worker {tuner.tuner_id}: trial {trial_number(trial.trial_id)} {params} {detail}",
+        )
+
+    return report
+
+
+def _run_worker(tuner: ObjectiveTuner, config: TuningConfig) -> SearchResult:
+    failed: dict[int, str] = {}
+    ran: list[dict[str, Any]] = []
+    printer = tuner.trial_end_callback
+
+    def collect(t: ObjectiveTuner, trial) -> None:
+        printer(t, trial)
+        row = {"trial": trial_number(trial.trial_id), "status": trial.status}
+        row.update({n: float(trial.hyperparameters.values[n]) for n in config.space.names})
+        metrics = t.results.get(trial.trial_id, {})
+        row[config.objective_name] = metrics.get(config.objective_name, math.nan)
+        ran.append(row)
+        if trial.status != "COMPLETED":
+            failed[row["trial"]] = trial.message or ""
+
+    tuner.trial_end_callback = collect
+    tuner.search()
+    if ran and len(failed) == len(ran):
+        raise TrialsFailedError(failed, total=len(ran))
+    return SearchResult(run_dir=Path(tuner.directory), role="worker", frame=pd.DataFrame(ran))
+
+
+# -- after the search -------------------------------------------------------------------------
+
+
+def _check_failures(frame: pd.DataFrame, recorder: TrialRecorder, stopped: Exception | None):
+    failed = frame[frame["status"] == "failed"]
+    messages = {int(n): recorder.messages.get(int(n), "") for n in failed["trial"]}
+    if stopped is not None:
+        if not len(failed):
+            raise stopped
+        raise TrialsFailedError(
+            messages,
+            total=len(frame),
+            headline=(
+                f"the search stopped: {str(stopped).splitlines()[0]} "
+                f"({len(failed)} of {len(frame)} finished trials failed). Causes:"
+            ),
+        )
+    if len(frame) and len(failed) == len(frame):
+        raise TrialsFailedError(messages, total=len(frame))
+    if len(failed):
+        first = next(iter(messages.values()), "")
+        print(
+            f"warning: {len(failed)} of {len(frame)} trials failed (first: {last_line(first)})",
+            file=sys.stderr,
+        )
+
+
+def comparable_runs(
+    config: TuningConfig, run_dir: Path, extra: Sequence[str | Path] = ()
+) -> list[tuple[str, pd.DataFrame]]:
+    """Runs to overlay on the convergence plot: `extra`, plus the newest sibling directory
+    of each other search kind whose objective and space match this run's."""
+    found: dict[Path, tuple[str, pd.DataFrame]] = {}
+    for path in map(Path, extra):
+        try:
+            other = TuningConfig.load(path)
+        except ConfigError as err:
+            raise ConfigError(f"--compare-with {path}: {err}") from None
+        if (path / "trials.csv").is_file():
+            found[path.resolve()] = (f"{other.search} ({path.name})", _read_trials(path))
+    newest: dict[str, tuple[float, Path, TuningConfig]] = {}
+    parent = run_dir.resolve().parent
+    for sibling in sorted(parent.iterdir()) if parent.is_dir() else []:
+        csv = sibling / "trials.csv"
+        if sibling.resolve() == run_dir.resolve() or not csv.is_file():
+            continue
+        try:
+            other = TuningConfig.load(sibling)
+        except ConfigError:
+            continue
+        if other.search == config.search or other.comparable() != config.comparable():
+            continue
+        mtime = csv.stat().st_mtime
+        if other.search not in newest or mtime > newest[other.search][0]:
+            newest[other.search] = (mtime, sibling, other)
+    for _, sibling, other in newest.values():
+        found.setdefault(
+            sibling.resolve(), (f"{other.search} ({sibling.name})", _read_trials(sibling))
+        )
+    return list(found.values())
+
+
+def _read_trials(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "trials.csv")
+
+
+def _write_plots(config, run_dir, frame, animate, compare_with) -> list[Path]:
+    from keras_recipes.tuning import plots
+
+    written: list[Path] = []
+    if not len(frame):
+        return written
+    runs = [(f"{config.search} (this run)", frame), *comparable_runs(config, run_dir, compare_with)]
+    written.append(plots.plot_convergence(runs, config.objective_name, run_dir / "convergence.png"))
+    settings = {
+        "acquisition": config.acquisition,
+        "xi": config.xi,
+        "kappa": config.kappa,
+        "seed": config.seed,
+        "truth": toy_function if config.objective == "toy" else None,
+    }
+    stem = "toy" if config.objective == "toy" else "gp_posterior"
+    path = plots.plot_posterior(
+        frame, config.space, config.objective_name, run_dir / f"{stem}.png", **settings
+    )
+    if path is not None:
+        written.append(path)
+    if animate:
+        gif = plots.animate_posterior(
+            frame,
+            config.space,
+            config.objective_name,
+            run_dir / f"{stem}.gif",
+            start=min(config.init_points, len(frame)),
+            **settings,
+        )
+        if gif is not None:
+            written.append(gif)
+    return written
+
+
+def _best_line(config: TuningConfig, best: dict | None, finished: int, run_dir: Path) -> str:
+    if best is None:
+        return f"no trial produced a score ({finished} finished); run_dir={run_dir}"
+    parts = [f"best trial {best['trial']} of {finished}:"]
+    parts += [f"{name}={best[name]:.4f}" for name in config.space.names]
+    parts += [
+        f"{name}={best[name]:.4g}"
+        for name in config.space.value_names
+        if name not in config.space.names
+    ]
+    parts.append(f"{config.objective_name}={best[config.objective_name]:.4f}")
+    if best.get("best_epoch"):
+        parts.append(f"best_epoch={best['best_epoch']}")
+    parts.append(f"run_dir={run_dir}")
+    return " ".join(parts)
+
+
+def _final_train(config, objective_fn, final_recipe, best, run_dir) -> dict[str, Any]:
+    from keras_recipes.training import train
+    from keras_recipes.tuning.objective import TrainObjective
+
+    params = {name: best[name] for name in config.space.names}
+    trainer = objective_fn if isinstance(objective_fn, TrainObjective) else _objective(config, 0)
+    recipe = TrainObjective(final_recipe).recipe_for(params)
+    result = train(
+        recipe,
+        trainer.bundle(),
+        image_size=config.image_size,
+        width=config.width,
+        seed=config.seed,
+        run_dir=run_dir / "final",
+        tta=True,
+        verbose=2,
+    )
+    summary = {
+        key: result.summary.get(key)
+        for key in (
+            "best_val_accuracy",
+            "best_epoch",
+            "epochs_run",
+            "status",
+            "test_accuracy",
+            "test_accuracy_tta",
+        )
+    }
+    summary.update({name: params[name] for name in config.space.names})
+    summary["learning_rate"] = recipe.optimizer.learning_rate
+    summary["weight_decay"] = recipe.regularization.weight_decay
+    summary["epochs"] = recipe.training.epochs
+    (run_dir / "final.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def _final_line(final: dict[str, Any], final_dir: Path) -> str:
+    parts = [f"final ({final['epochs']} epochs):"]
+    for key in ("best_val_accuracy", "test_accuracy", "test_accuracy_tta"):
+        if final.get(key) is not None:
+            parts.append(f"{key}={final[key]:.4f}")
+    parts.append(f"status={final['status']} run_dir={final_dir}")
+    return " ".join(parts)
+
+
+def _say(stream: TextIO | None, text: str) -> None:
+    if stream is not None:
+        print(text, file=stream, flush=True)

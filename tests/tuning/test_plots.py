@@ -1,0 +1,87 @@
+"""Tuning figures: convergence, GP posterior (2-D heatmaps, 1-D toy) and the GIF."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from keras_recipes.tuning.plots import (
+    animate_posterior,
+    best_so_far,
+    plot_convergence,
+    plot_posterior,
+)
+from keras_recipes.tuning.space import TRAIN_BOUNDS, SearchSpace
+from keras_recipes.tuning.toy import toy_function
+
+
+def frame_2d(n=6):
+    rng = np.random.default_rng(0)
+    lr, wd = rng.uniform(-5, -1, n), rng.uniform(-5, -1, n)
+    score = 0.9 - 0.05 * (lr + 2) ** 2 - 0.02 * (wd + 4) ** 2
+    status = ["completed"] * n
+    status[1] = "failed"
+    score[1] = np.nan
+    return pd.DataFrame(
+        {
+            "trial": np.arange(1, n + 1),
+            "log10_learning_rate": lr,
+            "log10_weight_decay": wd,
+            "best_val_accuracy": score,
+            "status": status,
+        }
+    )
+
+
+def test_best_so_far_skips_failed_trials_and_follows_trial_order():
+    frame = pd.DataFrame({"trial": [3, 1, 2], "f": [0.9, 0.5, np.nan]})
+    assert best_so_far(frame, "f").to_dict() == {1: 0.5, 2: 0.5, 3: 0.9}
+
+
+def test_convergence_plot(tmp_path):
+    path = plot_convergence(
+        [("bo", frame_2d()), ("random", frame_2d(4))], "best_val_accuracy", tmp_path / "c.png"
+    )
+    assert Image.open(path).size == (700, 450)
+
+
+def test_gp_posterior_has_three_heatmaps(tmp_path):
+    space = SearchSpace.from_mapping(TRAIN_BOUNDS)
+    path = plot_posterior(
+        frame_2d(), space, "best_val_accuracy", tmp_path / "gp.png", resolution=20
+    )
+    assert Image.open(path).size == (1600, 460)
+
+
+@pytest.mark.parametrize("acquisition", ["ei", "ucb", "poi"])
+def test_gp_posterior_gif_has_one_frame_per_trial(acquisition, tmp_path):
+    space = SearchSpace.from_mapping(TRAIN_BOUNDS)
+    path = animate_posterior(
+        frame_2d(),
+        space,
+        "best_val_accuracy",
+        tmp_path / "gp.gif",
+        acquisition=acquisition,
+        start=2,
+        resolution=12,
+    )
+    # 5 scored trials (one failed): frames after 2, 3, 4 and 5 points.
+    assert Image.open(path).n_frames == 4
+
+
+def test_toy_figure_1d(tmp_path):
+    xs = np.array([2.39, 3.72, 0.6, -1.0])
+    frame = pd.DataFrame(
+        {"trial": [1, 2, 3, 4], "x": xs, "f": toy_function(xs), "status": ["completed"] * 4}
+    )
+    space = SearchSpace.from_mapping({"x": (-2.0, 6.0)})
+    path = plot_posterior(frame, space, "f", tmp_path / "toy.png", truth=toy_function)
+    assert Image.open(path).size == (800, 600)
+
+
+def test_nothing_to_plot_returns_none(tmp_path):
+    space = SearchSpace.from_mapping(TRAIN_BOUNDS)
+    failed = frame_2d().assign(status="failed", best_val_accuracy=np.nan)
+    assert plot_posterior(failed, space, "best_val_accuracy", tmp_path / "x.png") is None
+    three = SearchSpace.from_mapping({"a": (0, 1), "b": (0, 1), "c": (0, 1)})
+    assert plot_posterior(frame_2d(), three, "best_val_accuracy", tmp_path / "y.png") is None
