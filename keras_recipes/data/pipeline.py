@@ -1,0 +1,181 @@
+"""tf.data pipelines over the decoded uint8 images: augmented training, centre-crop and
+full-image evaluation, each normalised the same way."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from keras_recipes.errors import ConfigError
+
+PREPROCESSING = ("mean", "standardize", "none")
+# A constant channel has std 0; dividing by at least this keeps "standardize" finite.
+MIN_STD = 1e-3
+AUTOTUNE = tf.data.AUTOTUNE
+
+Normalizer = Callable[[tf.Tensor], tf.Tensor]
+
+
+def check_preprocessing(preprocessing: str) -> None:
+    """Raises ConfigError naming the valid choices (and the closest one) for a bad name."""
+    if preprocessing in PREPROCESSING:
+        return
+    close = difflib.get_close_matches(str(preprocessing), PREPROCESSING, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"Unknown preprocessing {preprocessing!r}; valid: {', '.join(PREPROCESSING)}.{hint}"
+    )
+
+
+def normalizer(mean: np.ndarray, std: np.ndarray, preprocessing: str) -> Normalizer:
+    """uint8 images -> float32: scaled to [0, 1], then the per-channel step of `preprocessing`.
+
+    "mean" subtracts the training mean (as the original), "standardize" also divides by the
+    training std, "none" stops at [0, 1].
+
+    Example:
+
+    >>> f = normalizer(np.full(3, 0.5), np.full(3, 0.25), "standardize")
+    >>> f(tf.fill([1, 1, 1, 3], tf.constant(255, tf.uint8))).numpy().ravel().tolist()
+    [2.0, 2.0, 2.0]
+    """
+    check_preprocessing(preprocessing)
+    mean_t = tf.constant(np.asarray(mean, np.float32))
+    std_t = tf.constant(np.maximum(np.asarray(std, np.float32), MIN_STD))
+
+    def apply(images: tf.Tensor) -> tf.Tensor:
+        x = tf.cast(images, tf.float32) / 255.0
+        if preprocessing == "mean":
+            x = x - mean_t
+        elif preprocessing == "standardize":
+            x = (x - mean_t) / std_t
+        return x
+
+    return apply
+
+
+def center_crop(images: tf.Tensor, crop_size: int) -> tf.Tensor:
+    """The central `crop_size` square of an image (H, W, C) or a batch (B, H, W, C).
+
+    The offset is (H - crop_size) // 2 (and the same for W): 14 for 256 -> 227.
+
+    Example:
+
+    >>> x = tf.reshape(tf.range(16), [4, 4, 1])
+    >>> tf.squeeze(center_crop(x, 2)).numpy().tolist()
+    [[5, 6], [9, 10]]
+    """
+    shape = tf.shape(images)
+    top = (shape[-3] - crop_size) // 2
+    left = (shape[-2] - crop_size) // 2
+    return tf.image.crop_to_bounding_box(images, top, left, crop_size, crop_size)
+
+
+def train_dataset(
+    images: tf.Tensor,
+    labels: tf.Tensor,
+    indices: np.ndarray,
+    *,
+    crop_size: int,
+    batch_size: int,
+    normalize: Normalizer,
+    seed: int,
+) -> tf.data.Dataset:
+    """Shuffled, randomly cropped and flipped, batched, normalised, prefetched.
+
+    The shuffle is reshuffled every epoch and the crop/flip seeds are redrawn every epoch,
+    both from `seed`: two datasets built with the same seed (and the same TF global seed,
+    which `keras.utils.set_random_seed` sets) yield the same batches, epoch after epoch.
+    Crops and flips use stateless ops fed by those seeds, so the parallel map cannot
+    reorder randomness between elements.
+
+    Args:
+        images: tf.Tensor. (N, r, r, 3) uint8, all decoded images (indexed by `indices`).
+        labels: tf.Tensor. (N,) int32.
+        indices: np.ndarray. The training images.
+        crop_size: int. Side of the random crop.
+        batch_size: int.
+        normalize: callable. uint8 batch -> float32 batch (see `normalizer`).
+        seed: int.
+
+    Returns:
+        tf.data.Dataset of (float32 (B, crop, crop, 3), int32 (B,)).
+
+    Example:
+
+    >>> images = tf.zeros([6, 10, 10, 3], tf.uint8)
+    >>> labels = tf.constant([0, 1, 0, 1, 0, 1])
+    >>> f = normalizer(np.zeros(3), np.ones(3), "none")
+    >>> ds = train_dataset(images, labels, np.arange(6), crop_size=8, batch_size=4,
+    ...                    normalize=f, seed=0)
+    >>> [tuple(x.shape) for x, _ in ds]
+    [(4, 8, 8, 3), (2, 8, 8, 3)]
+    """
+    channels = images.shape[-1]
+    order = tf.data.Dataset.from_tensor_slices(np.asarray(indices, np.int64)).shuffle(
+        len(indices), seed=seed, reshuffle_each_iteration=True
+    )
+    # Pairs of int64 values: one stateless seed per image, redrawn each epoch.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def augment(index: tf.Tensor, pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(pair, 2))
+        image = tf.gather(images, index)
+        image = tf.image.stateless_random_crop(image, [crop_size, crop_size, channels], crop_seed)
+        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+        return image, tf.gather(labels, index)
+
+    dataset = tf.data.Dataset.zip((order, seeds))
+    dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(batch_size)
+    dataset = dataset.map(
+        lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE, deterministic=True
+    )
+    return dataset.prefetch(AUTOTUNE)
+
+
+def eval_dataset(
+    images: tf.Tensor,
+    labels: tf.Tensor,
+    indices: np.ndarray,
+    *,
+    crop_size: int | None,
+    batch_size: int,
+    normalize: Normalizer,
+) -> tf.data.Dataset:
+    """In order, centre-cropped to `crop_size` (None: the full stored image), batched.
+
+    Args:
+        images: tf.Tensor. (N, r, r, 3) uint8.
+        labels: tf.Tensor. (N,) int32.
+        indices: np.ndarray. The images of this split.
+        crop_size: int or None. Centre crop side; None keeps r x r (for 10-crop TTA).
+        batch_size: int.
+        normalize: callable. uint8 batch -> float32 batch.
+
+    Returns:
+        tf.data.Dataset of (float32 (B, s, s, 3), int32 (B,)).
+
+    Example:
+
+    >>> images = tf.reshape(tf.range(2 * 4 * 4 * 3, dtype=tf.int32), [2, 4, 4, 3])
+    >>> f = normalizer(np.zeros(3), np.ones(3), "none")
+    >>> ds = eval_dataset(tf.cast(images, tf.uint8), tf.constant([0, 1]), np.array([1]),
+    ...                   crop_size=2, batch_size=8, normalize=f)
+    >>> x, y = next(iter(ds))
+    >>> round(float(x[0, 0, 0, 0]) * 255), y.numpy().tolist()
+    (63, [1])
+    """
+
+    def load(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = tf.gather(images, batch)
+        if crop_size is not None:
+            x = center_crop(x, crop_size)
+        return normalize(x), tf.gather(labels, batch)
+
+    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(indices, np.int64)).batch(batch_size)
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.prefetch(AUTOTUNE)
