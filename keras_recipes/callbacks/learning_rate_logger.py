@@ -17,7 +17,7 @@ class LearningRateLogger(keras.callbacks.Callback):
     >>> model.compile("sgd", "mse")
     >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0,
     ...                     callbacks=[LearningRateLogger()])
-    >>> history.history["learning_rate"]
+    >>> [round(lr, 6) for lr in history.history["learning_rate"]]
     [0.01]
     """
 

@@ -131,7 +131,7 @@ def test_batch_norm_after_keeps_the_bias():
     assert model.get_layer("conv1").use_bias
     names = [layer.name for layer in model.layers]
     assert names.index("conv1_elu") < names.index("conv1_bn")
-    assert model.get_layer("conv1_bn").momentum == 0.99
+    assert model.get_layer("conv1_bn").momentum == 0.9
 
 
 def test_selu_recipe_uses_lecun_init_and_alpha_dropout():
