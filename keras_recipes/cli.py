@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_recipes.errors import KerasRecipesError
+from keras_recipes.errors import ConfigError, KerasRecipesError
 
 DEMO_IMAGE_SIZE = 64
 DEMO_WIDTH = 0.25
@@ -129,6 +129,13 @@ def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
         "--list-recipes", action="store_true", help="print the registered recipes and exit"
     )
     parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a killed or interrupted run from its last completed epoch, with the "
+        "run's own settings (give no other training flags)",
+    )
+    parser.add_argument(
         "--find-lr",
         action="store_true",
         help="run the learning-rate range test instead of training: print a suggested "
@@ -196,11 +203,51 @@ def _fit_verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def run_train(args: argparse.Namespace) -> int:
+COMMAND_FILE = "command.json"
+# Flags a resumed run takes from its own command.json, never from the command line.
+_RUN_SETTINGS = (
+    "recipe",
+    "overrides",
+    "data",
+    "image_size",
+    "width",
+    "epochs",
+    "batch_size",
+    "seed",
+    "out",
+    "tta",
+)
+
+
+def _resumed_args(args: argparse.Namespace, parser_defaults: dict[str, Any]) -> argparse.Namespace:
+    """The saved flags of the run in `args.resume`; other training flags are an error."""
+    import json
+
+    given = [
+        f"--{k.replace('_', '-')}" for k in _RUN_SETTINGS if getattr(args, k) != parser_defaults[k]
+    ]
+    if given:
+        raise ConfigError(
+            f"--resume {args.resume} continues with that run's own settings; drop "
+            f"{', '.join(given)}."
+        )
+    path = Path(args.resume) / COMMAND_FILE
+    if not path.exists():
+        raise ConfigError(f"{args.resume} is not a run directory of train.py: no {COMMAND_FILE}.")
+    saved = json.loads(path.read_text())
+    return argparse.Namespace(**{**vars(args), **saved, "out": args.resume})
+
+
+def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None = None) -> int:
     """Runs one training from parsed flags; returns the exit code."""
+    import json
+
     if args.list_recipes:
         print(recipes_table())
         return 0
+    resume = args.resume is not None
+    if resume:
+        args = _resumed_args(args, parser_defaults or {})
     kwargs = train_kwargs(args)
     recipe = kwargs["recipe"]
     if kwargs["data"] == "demo":
@@ -211,7 +258,14 @@ def run_train(args: argparse.Namespace) -> int:
             "python train.py --data /path/to/dogs-vs-cats/train --image-size 227 --width 1",
             flush=True,
         )
-    from keras_recipes.training import default_run_dir, find_learning_rate, prepare_run_dir, train
+    from keras_recipes.run_recorder import backup_epoch
+    from keras_recipes.training import (
+        TrainingInterrupted,
+        default_run_dir,
+        find_learning_rate,
+        prepare_run_dir,
+        train,
+    )
 
     run_dir = Path(args.out) if args.out else default_run_dir(recipe)
     if args.find_lr:
@@ -227,7 +281,22 @@ def run_train(args: argparse.Namespace) -> int:
             f"up); train with --set optimizer.learning_rate={suggestion:.3g}"
         )
         return 0
-    result = train(**kwargs, run_dir=run_dir, tta=args.tta, verbose=_fit_verbosity())
+    if not resume and backup_epoch(run_dir) is None:
+        prepare_run_dir(run_dir)
+        settings = {k: getattr(args, k) for k in _RUN_SETTINGS}
+        (run_dir / COMMAND_FILE).write_text(json.dumps({**settings, "out": str(run_dir)}))
+    try:
+        result = train(
+            **kwargs, run_dir=run_dir, tta=args.tta, verbose=_fit_verbosity(), resume=resume
+        )
+    except TrainingInterrupted as stop:
+        print(
+            f"interrupted: the model, history and summary so far are in {run_dir}; continue "
+            f"with: python train.py --resume {run_dir}",
+            file=sys.stderr,
+        )
+        print(final_line(stop.result.summary, run_dir))
+        return EXIT_INTERRUPTED
     summary = result.summary
     if result.status == "diverged":
         print(
@@ -288,9 +357,11 @@ def import_tensorflow_quietly() -> None:
 
 def train_main(argv: Sequence[str] | None = None, prog: str = "train.py") -> int:
     """Entry point of `python train.py`."""
-    args = build_train_parser(prog).parse_args(argv)
+    parser = build_train_parser(prog)
+    args = parser.parse_args(argv)
     import_tensorflow_quietly()
-    return guarded(run_train, args)
+    defaults = {k: parser.get_default(k) for k in _RUN_SETTINGS}
+    return guarded(run_train, args, defaults)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,11 +26,29 @@ from keras_recipes.models import alexnet, check_image_size
 from keras_recipes.optimization import build_optimizer, schedule_callbacks
 from keras_recipes.plots import plot_learning_curves
 from keras_recipes.recipes import Recipe, get_recipe
+from keras_recipes.run_recorder import (
+    BACKUP_DIR,
+    RunRecorder,
+    backup_epoch,
+    history_frame,
+    load_resume_point,
+    restore_seed_states,
+)
 from keras_recipes.train_result import TrainResult
 
 ModelBuilder = Callable[[Recipe, tuple[int, int, int], int], keras.Model]
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `train()`, raised after the run directory was written.
+
+    Attributes:
+        result: TrainResult. What was computed, with status "interrupted".
+    """
+
+    def __init__(self, result: TrainResult):
+        super().__init__("training interrupted")
+        self.result = result
 
 
 def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
@@ -86,6 +104,7 @@ def train(
     verbose: int | str = "auto",
     save_model: bool = True,
     deterministic: bool = True,
+    resume: bool = False,
 ) -> TrainResult:
     """Trains `recipe` on `data` and writes the run directory.
 
@@ -108,9 +127,15 @@ def train(
         verbose: Keras `fit` verbosity.
         save_model: bool. Write `model.keras` into `run_dir`.
         deterministic: bool. Deterministic TF ops, so a seeded CPU run repeats exactly.
+        resume: bool. Continue the unfinished run in `run_dir` from its last completed
+            epoch (weights, optimizer, schedule state and history), as if never stopped.
 
     Returns:
         TrainResult with the history, summary and model.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C, after writing the run directory (status
+            "interrupted"); the checkpoint is kept for `resume=True`.
 
     Example:
 
@@ -127,8 +152,19 @@ def train(
         recipe = get_recipe(recipe)
     if model_builder is None:
         check_image_size(image_size)  # before the data is loaded, not after
+    initial_epoch, records, states = 0, [], {}
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume=True needs the run_dir of the run to continue.")
+        initial_epoch, records, states = load_resume_point(run_dir)
+    elif run_dir is not None and backup_epoch(run_dir) is not None:
+        raise ConfigError(
+            f"{run_dir} holds an unfinished run (checkpoint at epoch {backup_epoch(run_dir)}). "
+            "Continue it with --resume, or choose another --out."
+        )
     if run_dir is not None:
         run_dir = prepare_run_dir(run_dir)
+        recipe.to_toml(run_dir / "recipe.toml")  # now, so a killed run can be replayed
     cfg = recipe.training
     keras.utils.set_random_seed(seed)
     if deterministic:
@@ -154,20 +190,21 @@ def train(
 
     builder = model_builder or _alexnet_builder(width)
     model = builder(recipe, bundle.input_shape, len(bundle.class_names))
-    steps_per_epoch = math.ceil(bundle.num_train / cfg.batch_size)
     model.compile(
-        optimizer=build_optimizer(recipe, steps_per_epoch),
+        optimizer=build_optimizer(recipe, bundle.steps_per_epoch),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
 
+    schedulers = schedule_callbacks(recipe)
+    stateful = {type(cb).__name__: cb for cb in schedulers}
+    for name, state in states.get("callbacks", {}).items():
+        stateful[name].set_state(state)
+    if states:
+        restore_seed_states(model, states["seed_states"])
     meter = ThroughputMeter(cfg.batch_size, bundle.num_train)
-    own = [
-        *schedule_callbacks(recipe),
-        LearningRateLogger(),
-        meter,
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    recorder = RunRecorder(run_dir, records, stateful)
+    own = [*schedulers, LearningRateLogger(), meter, keras.callbacks.TerminateOnNaN()]
     if cfg.early_stopping_patience:
         own.append(
             keras.callbacks.EarlyStopping(
@@ -177,28 +214,37 @@ def train(
                 restore_best_weights=True,
             )
         )
+    own.append(recorder)  # after the callbacks that add to the logs
     if run_dir is not None:
-        # CSVLogger writes each epoch as it ends, so a killed run keeps its history so far;
-        # write_run_dir rewrites the file with ordered columns and 1-based epochs at the end.
-        own.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv")))
+        # Weights, optimizer state and epoch after every epoch; removed when fit() ends.
+        own.append(keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR)))
     all_callbacks = [*own, *callbacks]
 
     start = time.perf_counter()
-    fit_history = model.fit(
-        bundle.train,
-        validation_data=bundle.val,
-        epochs=cfg.epochs,
-        callbacks=all_callbacks,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles (seeded) itself
-    )
-    history = _history_frame(fit_history.history)
+    interrupted = False
+    try:
+        model.fit(
+            bundle.train_from(initial_epoch),
+            steps_per_epoch=bundle.steps_per_epoch,
+            initial_epoch=initial_epoch,
+            validation_data=bundle.val,
+            epochs=cfg.epochs,
+            callbacks=all_callbacks,
+            verbose=verbose,
+            shuffle=False,  # the tf.data pipeline shuffles (seeded) itself
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what was computed; the checkpoint stays for --resume.
+        interrupted = True
+    history = history_frame(recorder.records)
     summary = _summary(recipe, bundle, model, history, seed, image_size, width)
     summary["train_images_per_second"] = round(meter.images_per_second, 2)
-    summary["status"] = _status(history, cfg.epochs)
+    summary["status"] = "interrupted" if interrupted else _status(history, cfg.epochs)
+    if initial_epoch:
+        summary["resumed_at_epoch"] = initial_epoch
 
     use_tta = (cfg.evaluation == "tta10") if tta is None else tta
-    if bundle.test is not None and summary["status"] != "diverged":
+    if bundle.test is not None and summary["status"] not in ("diverged", "interrupted"):
         summary["test_accuracy"] = float(
             model.evaluate(bundle.test, verbose=0, return_dict=True)["accuracy"]
         )
@@ -211,14 +257,9 @@ def train(
     result = TrainResult(history, summary, model, run_dir, all_callbacks)
     if run_dir is not None:
         write_run_dir(result, recipe, save_model=save_model)
+    if interrupted:
+        raise TrainingInterrupted(result)
     return result
-
-
-def _history_frame(history: dict[str, list[float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(history)
-    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    ordered = [c for c in HISTORY_COLUMNS if c in frame]
-    return frame[ordered + [c for c in frame.columns if c not in ordered]]
 
 
 def _status(history: pd.DataFrame, epochs: int) -> str:

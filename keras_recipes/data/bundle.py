@@ -18,7 +18,9 @@ from keras_recipes.errors import ConfigError, DataError
 class DataBundle:
     """Everything `fit()` needs from a data source, decoded once.
 
-    `train` is shuffled and augmented (random crop + horizontal flip); `val` and `test`
+    `train` is an endless stream of shuffled, augmented (random crop + horizontal flip)
+    epochs of `steps_per_epoch` batches (epoch e is a function of the seed and e alone,
+    see `train_from`); `val` and `test`
     are centre crops; `val_full` and `test_full` are the whole `resize_size` images for
     10-crop test-time augmentation (`evaluate_tta`). All yield (float32 images,
     int32 labels) batches, normalised with the training split's statistics.
@@ -35,6 +37,8 @@ class DataBundle:
     >>> bundle = load_data((x, np.arange(20) % 2), image_size=32, batch_size=4)
     >>> bundle.input_shape, bundle.num_train, bundle.num_val, bundle.num_test
     ((32, 32, 3), 14, 4, 2)
+    >>> bundle.steps_per_epoch
+    4
     >>> images, labels = next(iter(bundle.train))
     >>> tuple(images.shape), images.dtype.name
     ((4, 32, 32, 3), 'float32')
@@ -50,7 +54,6 @@ class DataBundle:
     test_fraction: float
     mean: np.ndarray
     std: np.ndarray
-    train: tf.data.Dataset = field(repr=False)
     val: tf.data.Dataset = field(repr=False)
     test: tf.data.Dataset | None = field(repr=False)
     val_full: tf.data.Dataset = field(repr=False)
@@ -82,6 +85,33 @@ class DataBundle:
     def num_train(self) -> int:
         """Training images."""
         return len(self.split.train)
+
+    @property
+    def train(self) -> tf.data.Dataset:
+        """The endless training stream from epoch 0 (`train_from(0)`)."""
+        return self.train_from(0)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches in one training epoch (`train` is an endless stream of epochs)."""
+        return -(-self.num_train // self.batch_size)
+
+    def train_from(self, epoch: int) -> tf.data.Dataset:
+        """The training stream starting at `epoch` (0-based), as an uninterrupted run sees it.
+
+        Resumed training uses it so that epoch k has the same order and crops either way.
+        """
+        images, labels = self.tensors
+        return pipeline.train_dataset(
+            images,
+            labels,
+            self.split.train,
+            crop_size=self.image_size,
+            batch_size=self.batch_size,
+            normalize=pipeline.normalizer(self.mean, self.std, self.preprocessing),
+            seed=self.seed,
+            first_epoch=epoch,
+        )
 
     @property
     def num_val(self) -> int:
@@ -228,15 +258,6 @@ def build_pipelines(
         test_fraction=test_fraction,
         mean=mean,
         std=std,
-        train=pipeline.train_dataset(
-            images,
-            labels,
-            split.train,
-            crop_size=image_size,
-            batch_size=batch_size,
-            normalize=normalize,
-            seed=seed,
-        ),
         val=evaluation(split.val, image_size),
         test=evaluation(split.test, image_size),
         val_full=evaluation(split.val, None),

@@ -83,14 +83,14 @@ def train_dataset(
     batch_size: int,
     normalize: Normalizer,
     seed: int,
+    first_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """Shuffled, randomly cropped and flipped, batched, normalised, prefetched.
+    """An endless stream of training epochs: shuffled, cropped, flipped, batched, normalised.
 
-    The shuffle is reshuffled every epoch and the crop/flip seeds are redrawn every epoch,
-    both from `seed`: two datasets built with the same seed (and the same TF global seed,
-    which `keras.utils.set_random_seed` sets) yield the same batches, epoch after epoch.
-    Crops and flips use stateless ops fed by those seeds, so the parallel map cannot
-    reorder randomness between elements.
+    Epoch e's order and its crop/flip seeds are stateless functions of (seed, e) alone, so
+    the same seed yields the same batches, and a run resumed at epoch e (`first_epoch`)
+    sees exactly the batches an uninterrupted run would. Each epoch ends with its own
+    short batch; train with `steps_per_epoch = ceil(len(indices) / batch_size)`.
 
     Args:
         images: tf.Tensor. (N, r, r, 3) uint8, all decoded images (indexed by `indices`).
@@ -100,9 +100,10 @@ def train_dataset(
         batch_size: int.
         normalize: callable. uint8 batch -> float32 batch (see `normalizer`).
         seed: int.
+        first_epoch: int. Index of the first epoch the stream yields.
 
     Returns:
-        tf.data.Dataset of (float32 (B, crop, crop, 3), int32 (B,)).
+        tf.data.Dataset of (float32 (B, crop, crop, 3), int32 (B,)), endless.
 
     Example:
 
@@ -111,15 +112,12 @@ def train_dataset(
     >>> f = normalizer(np.zeros(3), np.ones(3), "none")
     >>> ds = train_dataset(images, labels, np.arange(6), crop_size=8, batch_size=4,
     ...                    normalize=f, seed=0)
-    >>> [tuple(x.shape) for x, _ in ds]
-    [(4, 8, 8, 3), (2, 8, 8, 3)]
+    >>> [tuple(x.shape) for x, _ in ds.take(4)]  # two epochs of 4 + 2
+    [(4, 8, 8, 3), (2, 8, 8, 3), (4, 8, 8, 3), (2, 8, 8, 3)]
     """
     channels = images.shape[-1]
-    order = tf.data.Dataset.from_tensor_slices(np.asarray(indices, np.int64)).shuffle(
-        len(indices), seed=seed, reshuffle_each_iteration=True
-    )
-    # Pairs of int64 values: one stateless seed per image, redrawn each epoch.
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    training = tf.constant(np.asarray(indices, np.int64))
+    count = len(indices)
 
     def augment(index: tf.Tensor, pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(pair, 2))
@@ -128,9 +126,17 @@ def train_dataset(
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
         return image, tf.gather(labels, index)
 
-    dataset = tf.data.Dataset.zip((order, seeds))
-    dataset = dataset.map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(batch_size)
+    def epoch(number: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), number])
+        shuffle_key, augment_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+        order = tf.random.experimental.stateless_shuffle(training, seed=shuffle_key)
+        # One stateless seed pair per image: the parallel map cannot reorder randomness.
+        pairs = tf.random.experimental.stateless_split(augment_key, count)
+        elements = tf.data.Dataset.from_tensor_slices((order, pairs))
+        elements = elements.map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
+        return elements.batch(batch_size)
+
+    dataset = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch)
     dataset = dataset.map(
         lambda x, y: (normalize(x), y), num_parallel_calls=AUTOTUNE, deterministic=True
     )

@@ -26,6 +26,12 @@ def _decoded(n: int = 40, seed: int = 0) -> DecodedImages:
     return DecodedImages(images, labels, ("cat", "dog"), "test", "arrays")
 
 
+def _epochs(bundle, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first `count` epochs of the endless training stream."""
+    stream = iter(bundle.train)
+    return [_epoch(next(stream) for _ in range(bundle.steps_per_epoch)) for _ in range(count)]
+
+
 def _epoch(dataset) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
@@ -80,8 +86,7 @@ def test_train_yields_random_crops_and_flips_of_the_training_images():
     decoded = _decoded()
     bundle = build_pipelines(decoded, image_size=SIZE, batch_size=8, preprocessing="none")
     seen_offsets, seen_flips = set(), set()
-    for _ in range(3):
-        x, y = _epoch(bundle.train)
+    for x, y in _epochs(bundle, 3):
         assert x.shape == (bundle.num_train, SIZE, SIZE, 3)
         ids = np.rint(x[:, 0, 0, 0] * 255).astype(int)
         assert sorted(ids.tolist()) == bundle.split.train.tolist()  # each image once
@@ -106,17 +111,27 @@ def test_train_yields_random_crops_and_flips_of_the_training_images():
 def test_same_seed_same_batches_every_epoch_and_epochs_differ():
     first = build_pipelines(_decoded(), image_size=SIZE, batch_size=8, seed=5)
     second = build_pipelines(_decoded(), image_size=SIZE, batch_size=8, seed=5)
-    a1, a2 = _epoch(first.train), _epoch(first.train)
-    b1, b2 = _epoch(second.train), _epoch(second.train)
+    a1, a2 = _epochs(first, 2)
+    b1, b2 = _epochs(second, 2)
     assert np.array_equal(a1[0], b1[0]) and np.array_equal(a2[0], b2[0])
     assert not np.array_equal(a1[1], a2[1])  # reshuffled
     other = build_pipelines(_decoded(), image_size=SIZE, batch_size=8, seed=6)
-    assert not np.array_equal(_epoch(other.train)[0], a1[0])
+    assert not np.array_equal(_epochs(other, 1)[0][0], a1[0])
+
+
+def test_a_stream_started_at_epoch_k_equals_epoch_k_of_the_full_stream():
+    bundle = build_pipelines(_decoded(), image_size=SIZE, batch_size=8, seed=5)
+    third = _epochs(bundle, 3)[2]
+    stream = iter(bundle.train_from(2))
+    resumed = _epoch(next(stream) for _ in range(bundle.steps_per_epoch))
+    assert np.array_equal(third[0], resumed[0]) and np.array_equal(third[1], resumed[1])
 
 
 def test_batches_have_the_batch_size_and_a_short_last_one():
     bundle = build_pipelines(_decoded(), image_size=SIZE, batch_size=12)
-    assert [len(y) for _, y in bundle.train] == [12, 12, 4]  # 28 training images
+    assert bundle.steps_per_epoch == 3
+    # 28 training images; every epoch ends with its own short batch.
+    assert [len(y) for _, y in bundle.train.take(6)] == [12, 12, 4, 12, 12, 4]
     assert bundle.train.element_spec[0].shape.as_list() == [None, SIZE, SIZE, 3]
 
 
