@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from dataclasses import fields
@@ -71,6 +72,8 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
             f"Invalid value for `{where}`: {value!r} ({type(value).__name__}); "
             f"expected {describe_type(hint)}."
         )
+    if hint is float and not math.isfinite(value):
+        raise ConfigError(f"Invalid value for `{where}`: {value!r}; expected a finite number.")
     return float(value) if hint is float else value
 
 
