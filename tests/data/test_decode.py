@@ -53,6 +53,16 @@ def test_grayscale_cmyk_and_png_named_jpg_become_rgb(messy_kaggle):
     assert np.array_equal(image["dog.7.jpg"], expected)
 
 
+def test_gif_named_jpg_decodes_its_first_frame_as_rgb(tmp_path):
+    frames = [Image.new("RGB", (20, 20), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    path = tmp_path / "cat.1.jpg"
+    frames[0].save(path, "GIF", save_all=True, append_images=frames[1:])
+    images, keep, reasons = decode_files([path], 8)
+    assert keep.tolist() == [0] and reasons == [None]
+    assert images.shape == (1, 8, 8, 3)
+    assert images[0, ..., 0].min() > 200 and images[0, ..., 2].max() < 50  # frame 1 is red
+
+
 def test_decode_files_keeps_order_and_reports_each_reason(tmp_path, write_jpeg):
     paths = [write_jpeg(tmp_path / "a.jpg", seed=1), tmp_path / "missing.jpg"]
     paths.append(write_jpeg(tmp_path / "b.jpg", seed=2))
