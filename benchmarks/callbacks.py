@@ -1,9 +1,9 @@
 """Callback overhead: train-step time with OneCycleScheduler (momentum cycling on) and with
 PerformanceScheduler, against no callback, on the demo AlexNet (64 px, width 0.25).
 
-The three set-ups are timed in interleaved rounds (one `fit` of `--steps` batches each per
-round) so that drift in machine load hits all of them alike; the median per-step time of
-each is compared with the baseline's.
+One compiled model trains under each set-up in turn: every round runs one `fit` of
+`--steps` batches per set-up, in a shuffled order, so drift in machine load hits all of
+them alike; the median per-step time of each is compared with the baseline's.
 
     python benchmarks/callbacks.py            # the measurement in benchmarks/README.md
     python benchmarks/callbacks.py --rounds 2 --steps 5   # a smoke run
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import statistics
 import time
 
@@ -27,6 +28,18 @@ from keras_recipes.callbacks import OneCycleScheduler, PerformanceScheduler
 from keras_recipes.models import alexnet
 from keras_recipes.optimizers import SGD
 from keras_recipes.recipes import get_recipe
+
+
+def cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def make_model(jit_compile: bool) -> keras.Model:
@@ -55,32 +68,31 @@ def main(argv=None) -> None:
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size).cache()
     val = data.take(1)
 
-    total = (args.rounds + 1) * args.steps
+    total = 3 * (args.rounds + 1) * args.steps
+    model = make_model(args.jit_compile)
     setups = {
-        "none": (make_model(args.jit_compile), lambda: []),
-        "OneCycleScheduler (momentum cycling)": (
-            make_model(args.jit_compile),
-            lambda: [one_cycle],
-        ),
-        "PerformanceScheduler": (
-            make_model(args.jit_compile),
-            lambda: [performance],
-        ),
+        "none": [],
+        "OneCycleScheduler (momentum cycling)": [OneCycleScheduler(0.05, total_steps=total)],
+        "PerformanceScheduler": [PerformanceScheduler(monitor="val_loss", patience=2)],
     }
-    one_cycle = OneCycleScheduler(0.05, total_steps=total)
-    performance = PerformanceScheduler(monitor="val_loss", patience=2)
     times: dict[str, list[float]] = {name: [] for name in setups}
+    order = list(setups)
+    shuffler = random.Random(0)
     for round_index in range(args.rounds + 1):
-        for name, (model, callbacks) in setups.items():
+        shuffler.shuffle(order)
+        for name in order:
             start = time.perf_counter()
-            model.fit(data, validation_data=val, epochs=1, callbacks=callbacks(), verbose=0)
+            model.fit(
+                data, validation_data=val, epochs=1, callbacks=setups[name], verbose=0,
+                shuffle=False,
+            )  # fmt: skip
             elapsed = time.perf_counter() - start
             if round_index:  # round 0 traces the step: not timed
                 times[name].append(elapsed / args.steps)
 
     base = statistics.median(times["none"])
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; "
         f"TF {tf.__version__}, Keras {keras.__version__}; jit_compile={args.jit_compile}"
     )
     print(f"{args.rounds} rounds x {args.steps} steps, batch {args.batch_size}, median per step")
