@@ -45,6 +45,8 @@ examples:
 distributed (keras-tuner's chief/worker mode, all processes with the same flags):
   KERASTUNER_TUNER_ID=chief  KERASTUNER_ORACLE_PORT=8000 train-with-bo --out runs/bo-dist
   KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_PORT=8000 train-with-bo --out runs/bo-dist
+  --trial-timeout SECONDS (above the longest trial; read by the chief) hands the trial of
+  a worker that died to another worker instead of waiting for it for ever.
   KERASTUNER_ORACLE_IP defaults to 127.0.0.1. SECURITY: the oracle service is
   unauthenticated, unencrypted gRPC; anyone who can reach the port can read the trials
   and report false results. Bind a non-loopback address only on a network you trust.
@@ -156,6 +158,17 @@ def build_parser(prog: str = "train-with-bo") -> argparse.ArgumentParser:
         metavar="DIR",
         help="run directories to overlay on convergence.png (comparable sibling runs are "
         "added on their own)",
+    )
+    run.add_argument(
+        "--trial-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="distributed chief: a worker that has not asked for a trial for this long is "
+        "presumed dead and its trial goes to the next worker (3 time-outs: recorded as "
+        "failed); set it above the longest trial. A worker restarted with the same "
+        "KERASTUNER_TUNER_ID gets its trial back either way (default: off, the chief "
+        "waits for a dead worker for ever)",
     )
     # For tests: each toy evaluation sleeps this long, so a run can be killed mid-trial.
     run.add_argument("--toy-delay", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -283,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
             run_dir,
             resume=resume,
             toy_delay=args.toy_delay,
+            trial_timeout=args.trial_timeout,
             animate=args.animate,
             final_recipe=final_recipe,
             compare_with=args.compare_with,

@@ -109,24 +109,30 @@ def serve_oracle(
     oracle,
     on_poll: Callable[[], None] | None = None,
     poll_seconds: float = 0.2,
+    trial_timeout: float | None = None,
 ) -> None:
     """Serves `oracle` to the workers until every trial has ended and every worker has left.
 
     The same service as keras-tuner's `oracle_chief.start_server` (its servicer is reused);
     the loop differs: it polls every `poll_seconds` instead of sleeping 20 s once the
     trials run out, fails loudly when the port cannot be bound, and calls `on_poll` so the
-    chief can print and save results as they arrive.
+    chief can print and save results as they arrive. Trials are handed out and results
+    taken through `faults.WorkerWatch`: a late result never records a trial twice, and with
+    `trial_timeout` (seconds) the trial of a worker presumed dead goes to another worker.
     """
     # Imported here, as keras-tuner does, so single-process runs never load gRPC/protobuf.
     from concurrent import futures
 
     import grpc
     from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
+    from keras_tuner.src.distribute.oracle_chief import exit_chief
 
+    from keras_recipes.tuning.faults import WorkerWatch, make_servicer
+
+    watch = WorkerWatch(oracle, trial_timeout)
     address = f"{os.environ[ENV_IP]}:{os.environ[ENV_PORT]}"
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = OracleServicer(oracle)
+    servicer = make_servicer(oracle, watch)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(address)
@@ -138,9 +144,13 @@ def serve_oracle(
     try:
         while True:
             time.sleep(poll_seconds)
+            watch.expire()
             if on_poll is not None:
                 on_poll()
             if servicer.stop_triggered and exit_chief(oracle):
                 break
     finally:
         server.stop(grace=1.0)
+    if watch.error is not None:
+        # keras-tuner stopped the search (consecutive failed trials); the workers have left.
+        raise watch.error

@@ -31,6 +31,7 @@ from keras_recipes.recipes import Recipe
 from keras_recipes.tuning import distributed
 from keras_recipes.tuning.config import CONFIG_NAME, TuningConfig, check_same_identity
 from keras_recipes.tuning.errors import TrialsFailedError, last_line
+from keras_recipes.tuning.faults import check_trial_timeout
 from keras_recipes.tuning.oracles import build_oracle
 from keras_recipes.tuning.recorder import TrialRecorder, best_trial, trial_number
 from keras_recipes.tuning.toy import ToyObjective, toy_function
@@ -67,6 +68,7 @@ def run_search(
     resume: bool = False,
     objective: Callable[..., Any] | None = None,
     toy_delay: float = 0.0,
+    trial_timeout: float | None = None,
     animate: bool = False,
     final_recipe: Recipe | None = None,
     compare_with: Sequence[str | Path] = (),
@@ -97,6 +99,9 @@ def run_search(
         objective: callable or None. Replaces the config's objective (tests, notebooks):
             `objective(params, epochs=None, trial_dir=None) -> TrialOutcome | float`.
         toy_delay: float. Seconds each toy evaluation sleeps (to test killing a run).
+        trial_timeout: float or None. Chief only: a worker that has not asked for a trial
+            for this many seconds is presumed dead and its trial goes to another worker
+            (`faults.WorkerWatch`); None (default): the chief waits for it for ever.
         animate: bool. Also write the posterior as a GIF over the trials.
         final_recipe: Recipe or None. Retrain the best point with this recipe (its epochs)
             and 10-crop TTA into `run_dir/final` (train objective only).
@@ -113,6 +118,7 @@ def run_search(
         TrialsFailedError: every trial failed (or the search stopped on repeated failures).
     """
     role = distributed.prepare_environment()
+    trial_timeout = check_trial_timeout(trial_timeout)
     stream = sys.stdout if verbose else None
     run_dir = Path(run_dir)
     if role == "worker":
@@ -155,6 +161,7 @@ def run_search(
         diverged_score=config.diverged_score,
         # A worker must never wipe the project: on one machine it shares the chief's.
         overwrite=not reload and role != "worker",
+        trial_timeout=trial_timeout,
     )
     if reload and not reloads_itself:
         tuner.oracle.reload()

@@ -16,6 +16,8 @@ from keras_recipes.tuning.recorder import trial_number
 
 #: `objective(params, epochs=None, trial_dir=None) -> TrialOutcome | float`.
 ObjectiveFn = Callable[..., Any]
+#: Seconds a worker waits before asking again when the oracle has no trial for it yet.
+IDLE_WAIT = 0.25
 
 
 class ObjectiveTuner(BaseTuner):
@@ -54,6 +56,9 @@ class ObjectiveTuner(BaseTuner):
         diverged_score: float. The score recorded for a diverged trial.
         on_trial_end: callable(tuner, trial) or None, called after each trial is recorded.
         overwrite: bool. Start over instead of reloading `directory/project_name`.
+        trial_timeout: float or None. Chief only: seconds after which a worker that has
+            not asked for a new trial is presumed dead and its trial goes to another
+            worker (`faults.WorkerWatch`); None waits for it for ever.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class ObjectiveTuner(BaseTuner):
         diverged_score: float = 0.0,
         on_trial_end: Callable[[ObjectiveTuner, Any], None] | None = None,
         overwrite: bool = False,
+        trial_timeout: float | None = None,
     ):
         if not math.isfinite(diverged_score):
             raise ValueError(f"diverged_score must be finite; got {diverged_score}.")
@@ -77,6 +83,8 @@ class ObjectiveTuner(BaseTuner):
         self.diverged_score = float(diverged_score)
         self.trial_end_callback = on_trial_end
         self.poll_callback: Callable[[], None] | None = None
+        self.trial_timeout = trial_timeout
+        self._asked = self._began = False
         # trial_id -> the metrics this process reported (a worker cannot read them back).
         self.results: dict[str, dict[str, float]] = {}
         # keras-tuner's own per-trial printout; the caller prints the trial table instead.
@@ -111,6 +119,17 @@ class ObjectiveTuner(BaseTuner):
         self.results[trial.trial_id] = metrics
         return metrics
 
+    def pre_create_trial(self) -> None:
+        # keras-tuner asks again at once when the oracle answers IDLE (Hyperband between
+        # rounds; a chief with a trial time-out while trials still run elsewhere): pause.
+        if self._asked and not self._began:
+            time.sleep(IDLE_WAIT)
+        self._asked, self._began = True, False
+
+    def on_trial_begin(self, trial) -> None:
+        self._began = True
+        super().on_trial_begin(trial)
+
     def on_trial_end(self, trial) -> None:
         super().on_trial_end(trial)
         if self.trial_end_callback is not None:
@@ -120,6 +139,8 @@ class ObjectiveTuner(BaseTuner):
         """Runs trials until the oracle stops; a chief serves the oracle to the workers."""
         if distributed.role() == "chief":
             self.save()
-            distributed.serve_oracle(self.oracle, on_poll=self.poll_callback)
+            distributed.serve_oracle(
+                self.oracle, on_poll=self.poll_callback, trial_timeout=self.trial_timeout
+            )
             return
         super().search(*args, **kwargs)

@@ -9,6 +9,7 @@ MODULES = [
     "config",
     "distributed",
     "errors",
+    "faults",
     "objective",
     "oracle",
     "oracles",
