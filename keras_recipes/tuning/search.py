@@ -119,6 +119,11 @@ def run_search(
     """
     role = distributed.prepare_environment()
     trial_timeout = check_trial_timeout(trial_timeout)
+    for path in map(Path, compare_with):  # checked now, not after hours of trials
+        try:
+            TuningConfig.load(path)
+        except ConfigError as err:
+            raise ConfigError(f"--compare-with {path}: {err}") from None
     stream = sys.stdout if verbose else None
     run_dir = Path(run_dir)
     if role == "worker":

@@ -77,6 +77,8 @@ def test_epochs_is_per_trial_and_final_epochs_the_recipes():
         (["--objective", "toy", "--final-train"], "--final-train retrains a network"),
         (["--resume", "nowhere"], "nowhere is not a train-with-bo run directory"),
         (["--recipe", "nope"], "nope"),
+        (["--kappa", "-1"], "--kappa must be a finite number >= 0; got -1.0."),
+        (["--compare-with", "nowhere"], "--compare-with nowhere: nowhere is not a train-with-bo"),
     ],
 )
 def test_bad_input_is_a_clear_error_without_traceback(argv, message, capsys, tmp_path):
@@ -162,3 +164,20 @@ def test_default_run_directory_is_runs_bo_timestamp(tmp_path, monkeypatch):
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert run_dir.name.startswith("bo-")
     assert (run_dir / "trials.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--acq", "foo", "argument --acq: invalid choice: 'foo'"),
+        ("--search", "x", "argument --search: invalid choice: 'x'"),
+        ("--objective", "y", "argument --objective: invalid choice: 'y'"),
+        ("--xi", "abc", "argument --xi: invalid float value: 'abc'"),
+        ("--init-points", "two", "argument --init-points: invalid int value: 'two'"),
+        ("--final-epochs", "many", "argument --final-epochs: invalid int value: 'many'"),
+    ],
+)
+def test_unparseable_flag_values(flag, value, message, capsys):
+    with pytest.raises(SystemExit, match="2"):
+        main([flag, value])
+    assert message in capsys.readouterr().err
