@@ -15,6 +15,11 @@ from typing import Any
 
 from keras_recipes.errors import ConfigError, KerasRecipesError
 
+# The choices of --distribute; keras_recipes.distribution imports TensorFlow, this must not.
+DISTRIBUTE_CHOICES = ("auto", "none", "mirrored", "multi-worker")
+# train() keyword arguments of the device flags (add_device_arguments).
+DEVICE_OPTIONS = ("distribute", "batch_per_replica", "mixed_precision", "jit_compile")
+
 DEMO_IMAGE_SIZE = 64
 DEMO_WIDTH = 0.25
 DEMO_EPOCHS = 15
@@ -111,6 +116,36 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """How training uses the hardware: tf.distribute, mixed precision, XLA."""
+    device = parser.add_argument_group("devices")
+    device.add_argument(
+        "--distribute",
+        choices=DISTRIBUTE_CHOICES,
+        default="none",
+        help="data-parallel training: auto (MirroredStrategy on 2+ GPUs, else none), "
+        "mirrored (every visible GPU), multi-worker (MultiWorkerMirroredStrategy from "
+        "TF_CONFIG) (default: none)",
+    )
+    device.add_argument(
+        "--batch-per-replica",
+        action="store_true",
+        help="the batch size is each replica's: the global batch and the learning rate are "
+        "multiplied by the number of replicas (linear scaling rule) (default: the batch "
+        "size is the global batch, split across the replicas; learning rate unchanged)",
+    )
+    device.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="float16 compute with loss scaling on GPUs (bfloat16 on CPUs) (default: off)",
+    )
+    device.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the train step with XLA (default: off; it helps on GPUs, not on CPUs)",
+    )
+
+
 def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     """The parser of `python train.py` / `keras-recipes train`."""
     parser = argparse.ArgumentParser(
@@ -118,6 +153,7 @@ def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
         description="Train the AlexNet dogs-vs-cats pipeline with a recipe.",
     )
     add_train_arguments(parser)
+    add_device_arguments(parser)
     parser.add_argument(
         "--tta",
         action=argparse.BooleanOptionalAction,
@@ -163,13 +199,18 @@ def resolve_recipe(args: argparse.Namespace):
 def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Parsed flags -> keyword arguments of `train()` (recipe included)."""
     demo = args.data in (None, "demo")
-    return {
+    kwargs = {
         "recipe": resolve_recipe(args),
         "data": "demo" if demo else args.data,
         "image_size": args.image_size or (DEMO_IMAGE_SIZE if demo else FULL_IMAGE_SIZE),
         "width": args.width or (DEMO_WIDTH if demo else 1.0),
         "seed": args.seed,
     }
+    # Only parsers with the device flags (train, compare) pass them on.
+    for name in DEVICE_OPTIONS:
+        if hasattr(args, name):
+            kwargs[name] = getattr(args, name)
+    return kwargs
 
 
 def recipes_table() -> str:
@@ -216,6 +257,8 @@ _RUN_SETTINGS = (
     "seed",
     "out",
     "tta",
+    "batch_per_replica",
+    "mixed_precision",
 )
 
 
@@ -364,21 +407,41 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "train.py") -> int
     return guarded(run_train, args, defaults)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `keras-recipes`: `train` (the default) or `list`."""
+SUBCOMMANDS = {
+    "train": "train the AlexNet pipeline",
+    "list": "list the registered recipes",
+    "compare": "train several recipes for several seeds; which wins on my data",
+    "tune": "search the recipe space with keras-tuner (random, bayesian, hyperband)",
+}
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "keras-recipes") -> int:
+    """Entry point of `keras-recipes`: `train` (the default), `list`, `compare` or `tune`.
+
+    `python train.py compare ...` and `python train.py tune ...` come here too (prog
+    "train.py"); `python train.py [flags]` trains.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": "train the AlexNet pipeline", "list": "list the registered recipes"}
     if argv and argv[0] in ("-h", "--help"):
-        print("usage: keras-recipes {train,list} ...\n")
-        for name, text in commands.items():
-            print(f"  {name:8s}{text}")
+        print(f"usage: {prog} {{{','.join(SUBCOMMANDS)}}} ...\n")
+        for name, text in SUBCOMMANDS.items():
+            print(f"  {name:9s}{text}")
         return 0
     if argv and argv[0] == "list":
         print(recipes_table())
         return 0
+    if argv and argv[0] == "compare":
+        # Imported here: their modules pull in pandas/keras-tuner, which `train` never needs.
+        from keras_recipes.comparison.cli import main as compare_main
+
+        return compare_main(argv[1:], prog=f"{prog} compare")
+    if argv and argv[0] == "tune":
+        from keras_recipes.tuning.recipe_cli import main as tune_main
+
+        return tune_main(argv[1:], prog=f"{prog} tune")
     if argv and argv[0] == "train":
         argv = argv[1:]
-    return train_main(argv, prog="keras-recipes train")
+    return train_main(argv, prog=f"{prog} train" if prog == "keras-recipes" else prog)
 
 
 if __name__ == "__main__":

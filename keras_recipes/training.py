@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
@@ -21,6 +22,14 @@ from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
 from keras_recipes.callbacks.lr_finder import LRFinder
 from keras_recipes.callbacks.throughput import ThroughputMeter
 from keras_recipes.data import DataBundle, evaluate_tta, load_data
+from keras_recipes.distribution import (
+    prepare_multi_worker_fit,
+    resolve_strategy,
+    scale_for_replicas,
+    strategy_name,
+    worker_role,
+    worker_run_dir,
+)
 from keras_recipes.errors import ConfigError
 from keras_recipes.models import alexnet, check_image_size
 from keras_recipes.optimization import build_optimizer, schedule_callbacks
@@ -105,6 +114,10 @@ def train(
     save_model: bool = True,
     deterministic: bool = True,
     resume: bool = False,
+    distribute: str | tf.distribute.Strategy | None = "none",
+    batch_per_replica: bool = False,
+    mixed_precision: bool = False,
+    jit_compile: bool = False,
 ) -> TrainResult:
     """Trains `recipe` on `data` and writes the run directory.
 
@@ -129,6 +142,14 @@ def train(
         deterministic: bool. Deterministic TF ops, so a seeded CPU run repeats exactly.
         resume: bool. Continue the unfinished run in `run_dir` from its last completed
             epoch (weights, optimizer, schedule state and history), as if never stopped.
+        distribute: str or tf.distribute.Strategy. "none", "auto", "mirrored" or
+            "multi-worker" (`TF_CONFIG`); see `keras_recipes.distribution`. Under
+            multi-worker the chief writes `run_dir`, worker N writes `run_dir/worker-N`.
+        batch_per_replica: bool. The recipe's batch is each replica's, not the global one;
+            the learning rate is scaled by the number of replicas (linear scaling rule).
+        mixed_precision: bool. float16 compute with loss scaling on GPUs (bfloat16 on
+            CPUs); weights and the softmax stay float32.
+        jit_compile: bool. Compile the train step with XLA.
 
     Returns:
         TrainResult with the history, summary and model.
@@ -148,10 +169,15 @@ def train(
     >>> list(result.history.columns)
     ['epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'learning_rate']
     """
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    strategy = resolve_strategy(distribute)
+    run_dir = worker_run_dir(run_dir, worker_role(strategy))
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
     if model_builder is None:
         check_image_size(image_size)  # before the data is loaded, not after
+    # `recipe` stays the user's (it is what recipe.toml records); `trained` is what runs.
+    trained, replicas = scale_for_replicas(recipe, strategy.num_replicas_in_sync, batch_per_replica)
     initial_epoch, records, states = 0, [], {}
     if resume:
         if run_dir is None:
@@ -165,7 +191,7 @@ def train(
     if run_dir is not None:
         run_dir = prepare_run_dir(run_dir)
         recipe.to_toml(run_dir / "recipe.toml")  # now, so a killed run can be replayed
-    cfg = recipe.training
+    cfg = trained.training
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -189,14 +215,20 @@ def train(
         )
 
     builder = model_builder or _alexnet_builder(width)
-    model = builder(recipe, bundle.input_shape, len(bundle.class_names))
-    model.compile(
-        optimizer=build_optimizer(recipe, bundle.steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    policy = mixed_precision_policy() if mixed_precision else "float32"
+    with strategy.scope(), _dtype_policy(policy):
+        model = builder(trained, bundle.input_shape, len(bundle.class_names))
+        # A mixed_float16 model gets a LossScaleOptimizer from compile() itself.
+        model.compile(
+            optimizer=build_optimizer(trained, bundle.steps_per_epoch),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            prepare_multi_worker_fit(model, bundle.train.element_spec)
 
-    schedulers = schedule_callbacks(recipe)
+    schedulers = schedule_callbacks(trained)
     stateful = {type(cb).__name__: cb for cb in schedulers}
     for name, state in states.get("callbacks", {}).items():
         stateful[name].set_state(state)
@@ -237,8 +269,11 @@ def train(
         # Ctrl-C: keep what was computed; the checkpoint stays for --resume.
         interrupted = True
     history = history_frame(recorder.records)
-    summary = _summary(recipe, bundle, model, history, seed, image_size, width)
+    summary = _summary(trained, bundle, model, history, seed, image_size, width)
     summary["train_images_per_second"] = round(meter.images_per_second, 2)
+    summary["distribution"] = {"strategy": strategy_name(strategy), **replicas}
+    summary["dtype_policy"] = policy
+    summary["jit_compile"] = jit_compile
     summary["status"] = "interrupted" if interrupted else _status(history, cfg.epochs)
     if initial_epoch:
         summary["resumed_at_epoch"] = initial_epoch
@@ -260,6 +295,23 @@ def train(
     if interrupted:
         raise TrainingInterrupted(result)
     return result
+
+
+def mixed_precision_policy() -> str:
+    """mixed_float16 where a GPU is visible (tensor cores), else mixed_bfloat16."""
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str):
+    # Layers take the global policy when they are built; set it for the build only, so one
+    # mixed-precision run leaves the next train() in the same process at float32.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _status(history: pd.DataFrame, epochs: int) -> str:
@@ -301,6 +353,26 @@ def _summary(
     }
 
 
+def load_model(path: str | Path) -> keras.Model:
+    """Loads a run's `model.keras`, with the toolkit's optimizers and layers registered.
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_recipes.models.mlp import mlp
+    >>> from keras_recipes.recipes import get_recipe
+    >>> model = mlp(get_recipe("default"), (4,), hidden_units=(8,))
+    >>> model.compile(optimizer=build_optimizer(get_recipe("default"), 10), loss="mse")
+    >>> path = Path(tempfile.mkdtemp()) / "model.keras"
+    >>> model.save(path)
+    >>> type(load_model(path).optimizer).__name__
+    'SGD'
+    """
+    # This module imports keras_recipes.optimizers and .models, whose classes register
+    # themselves with Keras's serialisation on import.
+    return keras.saving.load_model(path)
+
+
 def write_run_dir(result: TrainResult, recipe: Recipe, *, save_model: bool = True) -> None:
     """recipe.toml, history.csv, summary.json, learning_curves.png and model.keras."""
     run_dir = result.run_dir
@@ -325,11 +397,15 @@ def find_learning_rate(
     max_lr: float = 10.0,
     plot_path: str | Path | None = None,
     verbose: int | str = 0,
+    **device: Any,
 ) -> LRFinder:
     """Runs the LR range test on the recipe's model, optimizer and data, through `train()`.
 
     The recipe's schedule is replaced by a constant rate (the finder drives the rate) and
     enough epochs are given to cover `num_steps` batches; the finder stops the run itself.
+
+    `device` takes train()'s `distribute`, `batch_per_replica`, `mixed_precision` and
+    `jit_compile`.
 
     Returns:
         The `LRFinder`: `suggestion()` is a max_lr for 1cycle, `history` the sweep.
@@ -362,6 +438,7 @@ def find_learning_rate(
         tta=False,
         callbacks=[finder],
         verbose=verbose,
+        **device,
     )
     if plot_path is not None:
         finder.plot(plot_path)

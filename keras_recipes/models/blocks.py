@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import keras
+import tensorflow as tf
 
 from keras_recipes.models.mc_dropout import MCDropout
 from keras_recipes.models.rrelu import RReLU
@@ -74,9 +75,14 @@ def activation_layer(recipe: Recipe, name: str, shared_axes=None) -> keras.layer
 
 
 def batch_norm(recipe: Recipe, name: str) -> keras.layers.Layer:
-    """BatchNormalization with the recipe's momentum and the decay term on gamma and beta."""
+    """BatchNormalization with the recipe's momentum and the decay term on gamma and beta.
+
+    Built under a strategy with several replicas, the batch statistics are synchronised
+    across them, so a step on a split global batch is the step on the whole batch.
+    """
     return keras.layers.BatchNormalization(
         momentum=recipe.normalization.momentum,
+        synchronized=tf.distribute.get_strategy().num_replicas_in_sync > 1,
         gamma_regularizer=l2_regularizer(recipe),
         beta_regularizer=l2_regularizer(recipe),
         name=name,

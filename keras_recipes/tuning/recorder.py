@@ -14,7 +14,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from keras_recipes.tuning.errors import last_line
 from keras_recipes.tuning.outcome import STATUS_NAMES
-from keras_recipes.tuning.space import SearchSpace
+from keras_recipes.tuning.space import SearchSpace, param_value
 
 #: Short headers of the live table (the CSV keeps the full names).
 _HEADERS = {
@@ -23,6 +23,10 @@ _HEADERS = {
     "learning_rate": "lr",
     "weight_decay": "wd",
     "best_val_accuracy": "best_val_acc",
+    # keras-recipes tune's choices
+    "normalization": "norm",
+    "dropout_kind": "dropout",
+    "one_minus_momentum": "1-momentum",
 }
 
 
@@ -43,7 +47,8 @@ class TrialRecorder:
 
     Columns: `trial`, the space's parameters, the values used (`10**x` for `log10_` names),
     the objective, `best_epoch`, `epochs_run`, `seconds`, `status` ("completed",
-    "early_stopped", "diverged" or "failed").
+    "early_stopped", "diverged", "invalid" (rejected before training: no score) or
+    "failed").
 
     Example:
 
@@ -92,7 +97,7 @@ class TrialRecorder:
     def row(self, trial) -> dict[str, Any]:
         """One finished keras-tuner Trial as a row."""
         values = trial.hyperparameters.values
-        params = {name: float(values[name]) for name in self.space.names}
+        params = {name: param_value(values[name]) for name in self.space.names}
         row: dict[str, Any] = {"trial": trial_number(trial.trial_id), **params}
         row.update(
             {k: v for k, v in self.space.values(params).items() if k not in self.space.names}
@@ -111,6 +116,8 @@ class TrialRecorder:
             row["status"] = "failed"
             if trial.message:
                 self.messages[row["trial"]] = trial.message
+        if row["status"] == "invalid":
+            row[self.objective_name] = math.nan  # never trained: its worst score was for the oracle
         return row
 
     def frame(self, trials) -> pd.DataFrame:
@@ -153,7 +160,7 @@ class TrialRecorder:
         self.print_header()
         for row in frame.to_dict("records"):
             line = " ".join(_cell(_format(c, row[c]), c) for c in self.columns)
-            if row["status"] == "failed" and row["trial"] in self.messages:
+            if row["status"] in ("failed", "invalid") and row["trial"] in self.messages:
                 line += f"  {last_line(self.messages[row['trial']])}"
             print(line, file=self.stream)
         self.stream.flush()
@@ -216,7 +223,7 @@ def _format(column: str, value: Any) -> str:
         return str(int(value))
     if column == "seconds":
         return f"{value:.1f}"
-    if column == "status":
+    if column == "status" or isinstance(value, str):
         return str(value)
     if column in ("learning_rate", "weight_decay"):
         return f"{value:.3e}"

@@ -123,6 +123,19 @@ class SearchSpace:
         return " ".join(f"{name}={low:g},{high:g}" for name, low, high in self.bounds)
 
 
+def param_value(value: Any) -> float | str:
+    """A keras-tuner value as the objective sees it: numbers as float, choices unchanged.
+
+    Example:
+
+    >>> param_value(3), param_value("selu")
+    (3.0, 'selu')
+    """
+    if isinstance(value, str):
+        return value
+    return float(value)
+
+
 def _value_name(name: str) -> str:
     return name[len(LOG10_PREFIX) :] if name.startswith(LOG10_PREFIX) else name
 

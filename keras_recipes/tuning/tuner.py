@@ -13,6 +13,7 @@ from keras_tuner.engine.base_tuner import BaseTuner
 from keras_recipes.tuning import distributed
 from keras_recipes.tuning.outcome import STATUS_CODES, TrialOutcome
 from keras_recipes.tuning.recorder import trial_number
+from keras_recipes.tuning.space import param_value
 
 #: `objective(params, epochs=None, trial_dir=None) -> TrialOutcome | float`.
 ObjectiveFn = Callable[..., Any]
@@ -29,7 +30,9 @@ class ObjectiveTuner(BaseTuner):
     `tensorboard` package is missing) are not used.
 
     A diverged trial (NaN/inf loss or score) is reported with `diverged_score`, a finite
-    worst value, and status code "diverged", so no oracle (and no GP) ever sees NaN.
+    worst value, and status code "diverged", so no oracle (and no GP) ever sees NaN. An
+    invalid one (the objective rejected the point before training) gets the same score and
+    status code "invalid".
 
     Example:
 
@@ -48,12 +51,13 @@ class ObjectiveTuner(BaseTuner):
         oracle: keras_tuner.Oracle. Chooses the points.
         objective: callable. `objective(params, epochs=None, trial_dir=None)` returns a
             TrialOutcome or a float; `epochs` comes from Hyperband's `tuner/epochs`.
-        param_names: the parameters passed to the objective (the search space's names).
+        param_names: the parameters passed to the objective (the search space's names);
+            numbers arrive as floats, choices as they are (strings).
         directory: str or Path. keras-tuner's working directory.
         project_name: str. keras-tuner's project folder inside `directory`.
         trial_root: Path or None. Each trial gets `trial_root/<trial number>` as its
             `trial_dir` (None: no trial directories).
-        diverged_score: float. The score recorded for a diverged trial.
+        diverged_score: float. The score recorded for a diverged or invalid trial.
         on_trial_end: callable(tuner, trial) or None, called after each trial is recorded.
         overwrite: bool. Start over instead of reloading `directory/project_name`.
         trial_timeout: float or None. Chief only: seconds after which a worker that has
@@ -95,7 +99,7 @@ class ObjectiveTuner(BaseTuner):
 
     def run_trial(self, trial, *args, **kwargs) -> dict[str, float]:
         values = trial.hyperparameters.values
-        params = {name: float(values[name]) for name in self.param_names}
+        params = {name: param_value(values[name]) for name in self.param_names}
         epochs = values.get("tuner/epochs")
         trial_dir = None
         if self.trial_root is not None:
@@ -108,8 +112,12 @@ class ObjectiveTuner(BaseTuner):
         )
         seconds = time.perf_counter() - start
         diverged = outcome.diverged
+        # An invalid point (never trained) also reports the worst score: the oracle sees a
+        # finished trial, not a failure (keras-tuner stops after 3 failures in a row), and a
+        # Bayesian oracle learns to stay away from the forbidden region.
+        worst = diverged or outcome.invalid
         metrics = {
-            self.oracle.objective.name: self.diverged_score if diverged else outcome.score,
+            self.oracle.objective.name: self.diverged_score if worst else outcome.score,
             # keras-tuner metrics are numbers only: 0 stands for "none" (epochs are 1-based).
             "best_epoch": float(outcome.best_epoch or 0),
             "epochs_run": float(outcome.epochs_run or 0),

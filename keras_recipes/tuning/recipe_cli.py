@@ -1,0 +1,226 @@
+"""`keras-recipes tune`: search the recipe space (activation, init, batch-norm placement,
+optimizer, schedule, dropout kind; learning rate, weight decay, momentum) with keras-tuner's
+random, Bayesian or Hyperband oracle, on `train-with-bo`'s trial engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keras_recipes.cli import add_train_arguments, guarded, import_tensorflow_quietly, train_kwargs
+from keras_recipes.errors import ConfigError
+
+if TYPE_CHECKING:  # the module itself imports keras-tuner only when it runs
+    from keras_recipes.tuning.recipe_search import RecipeSearchConfig
+
+DEFAULT_ORACLE = "bayesian"
+DEFAULT_MAX_TRIALS = 30
+EXIT_NO_RESULT = 1
+#: `recipe_search.ORACLES`, repeated so that `--help` does not import keras-tuner.
+ORACLE_CHOICES = ("random", "bayesian", "hyperband")
+_TRAIN_FLAGS = ("data", "image_size", "width", "epochs", "batch_size")
+
+_EPILOG = """\
+examples:
+  keras-recipes tune --epochs 5                          30 Bayesian trials of 5 epochs
+  keras-recipes tune --oracle random --max-trials 10     keras-tuner's random search
+  keras-recipes tune --oracle hyperband --epochs 9       Hyperband, at most 30 trials
+  keras-recipes tune --resume runs/tune-20250101-120000  continue a killed run
+  keras-recipes tune --resume runs/tune-... --max-trials 50   extend it
+  python train.py --recipe runs/tune-.../best.toml       train the winner
+
+Searched: activation (relu, leaky_relu, prelu, elu, selu), init (he_normal, lecun_normal,
+glorot_uniform), batch norm (none, before, after), optimizer (momentum, nesterov, rmsprop,
+adam, nadam), schedule (constant, exponential, power, 1cycle), dropout kind (dropout,
+alpha, mc); learning rate 1e-4..1e-1 and weight decay 1e-6..1e-2 on a log scale;
+1 - momentum (or Adam's 1 - beta_1) 1e-3..1e-1 on a log scale. Every other field comes
+from --recipe. A combination the recipe validation forbids (SELU with batch norm or
+without LeCun init, 1cycle's momentum cycling with RMSProp, ...) is never trained: it is
+recorded as "invalid" with the reason, counts as a trial and scores 0 for the oracle.
+"""
+
+
+def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
+    """The parser of `keras-recipes tune`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Search the recipe space with keras-tuner (the trial engine of "
+        "train-with-bo).\nThe objective is the best validation accuracy over each trial's "
+        "epochs; the winner is written as best.toml.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    search = parser.add_argument_group("search")
+    search.add_argument(
+        "--oracle",
+        choices=ORACLE_CHOICES,
+        default=None,
+        help=f"keras-tuner's search algorithm (default: {DEFAULT_ORACLE})",
+    )
+    search.add_argument(
+        "--max-trials",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="points to try, invalid ones included; caps Hyperband's count "
+        f"(default: {DEFAULT_MAX_TRIALS}; with --resume: the run's, or a new total)",
+    )
+    search.add_argument(
+        "--init-points",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="bayesian: random points before the GP takes over (default: a third of "
+        "--max-trials, at least 2)",
+    )
+    add_train_arguments(parser)
+    # None = "not given", so a resumed run keeps its own values.
+    parser.set_defaults(recipe=None, seed=None)
+    for action in parser._actions:
+        if action.dest == "recipe":
+            action.help = (
+                "base recipe: name or .toml; supplies every field the search does not set "
+                "(default: default)"
+            )
+        elif action.dest == "epochs":
+            action.help = "epochs of each trial (default: the recipe's; demo 15)"
+        elif action.dest == "out":
+            action.help = "run directory (default: runs/tune-<timestamp>)"
+        elif action.dest == "seed":
+            action.help = "seeds the oracle and every trial's training (default: 0)"
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a run: finished trials are kept, a trial cut off mid-way runs again",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_config(args: argparse.Namespace) -> tuple[RecipeSearchConfig, Path, bool]:
+    """Parsed flags (+ the saved settings when resuming) -> (config, run_dir, resume).
+
+    On `--resume`, a flag that is not given keeps the run's value; one that is given must
+    agree with it, except `--max-trials`, which sets the new total.
+    """
+    from keras_recipes.tuning.recipe_search import RecipeSearchConfig
+
+    saved = None
+    if args.resume:
+        run_dir = Path(args.resume)
+        saved = RecipeSearchConfig.load(run_dir)
+        if args.out and Path(args.out).resolve() != run_dir.resolve():
+            raise ConfigError(
+                f"--out {args.out} and --resume {args.resume} name different directories; "
+                "a resumed run continues in its own directory (drop --out)."
+            )
+    seed = args.seed if args.seed is not None else (saved.seed if saved else 0)
+    train_given = (
+        args.recipe is not None
+        or args.overrides
+        or any(getattr(args, name) is not None for name in _TRAIN_FLAGS)
+    )
+    if saved is not None and not train_given:
+        train: dict[str, Any] = {
+            "recipe": saved.recipe,
+            "data": saved.data,
+            "image_size": saved.image_size,
+            "width": saved.width,
+        }
+    else:
+        filled = copy.copy(args)
+        filled.recipe = args.recipe or "default"
+        filled.seed = seed
+        kwargs = train_kwargs(filled)
+        train = {
+            "recipe": kwargs["recipe"],
+            "data": str(kwargs["data"]),
+            "image_size": kwargs["image_size"],
+            "width": kwargs["width"],
+        }
+
+    def pick(value, name, default):
+        if value is not None:
+            return value
+        return getattr(saved, name) if saved is not None else default
+
+    config = RecipeSearchConfig(
+        oracle=pick(args.oracle, "oracle", DEFAULT_ORACLE),
+        max_trials=pick(args.max_trials, "max_trials", DEFAULT_MAX_TRIALS),
+        init_points=pick(args.init_points, "init_points", None),
+        seed=seed,
+        space=saved.space if saved is not None else _default_space(),
+        **train,
+    )
+    if saved is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.out) if args.out else Path("runs") / f"tune-{stamp}"
+    return config, run_dir, saved is not None
+
+
+def _default_space():
+    from keras_recipes.tuning.recipe_space import RecipeSpace
+
+    return RecipeSpace()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `keras-recipes tune` from parsed flags; returns the exit code."""
+    config, run_dir, resume = build_config(args)
+    if config.data == "demo":
+        print(
+            f"Using the built-in synthetic demo data and the CPU-sized AlexNet "
+            f"({config.image_size} px, width {config.width:g}, {config.epochs} epochs per "
+            "trial).",
+            flush=True,
+        )
+    from keras_recipes.tuning.errors import TrialsFailedError
+    from keras_recipes.tuning.objective import quiet_retracing_warnings
+    from keras_recipes.tuning.recipe_search import run_recipe_search
+
+    quiet_retracing_warnings()
+
+    try:
+        result = run_recipe_search(config, run_dir, resume=resume)
+    except TrialsFailedError as err:
+        # Not a usage error (exit 2): the trials themselves broke; their causes are listed.
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_NO_RESULT
+    if result.best is None:
+        print(
+            "error: no trial trained a recipe (every point was invalid or failed); see "
+            f"{run_dir / 'trials.csv'}. Try a base --recipe whose fixed fields allow more "
+            "combinations, or more --max-trials.",
+            file=sys.stderr,
+        )
+        return EXIT_NO_RESULT
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "keras-recipes tune") -> int:
+    """Entry point of `keras-recipes tune`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser(prog).parse_args(argv)
+    import_tensorflow_quietly()
+    return guarded(run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

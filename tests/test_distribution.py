@@ -1,0 +1,228 @@
+"""tf.distribute: strategy choice, batch and LR rule, 2 CPU replicas, 2 workers on 127.0.0.1."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_recipes import cli, distribution
+from keras_recipes.data.demo import make_demo
+from keras_recipes.errors import ConfigError
+from keras_recipes.recipes import get_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_cli_offers_the_strategies_the_library_knows():
+    assert cli.DISTRIBUTE_CHOICES == distribution.DISTRIBUTE_CHOICES
+
+
+def test_none_and_auto_on_a_machine_without_gpus_are_the_default_strategy():
+    import tensorflow as tf
+
+    for name in ("none", "auto", None):
+        strategy = distribution.resolve_strategy(name)
+        assert strategy is tf.distribute.get_strategy()
+        assert distribution.worker_role(strategy).is_chief
+
+
+def test_an_unknown_strategy_names_the_choices():
+    with pytest.raises(ConfigError, match="choose one of auto, none, mirrored, multi-worker"):
+        distribution.resolve_strategy("mirror")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "TF_CONFIG environment variable, which is not set"),
+        ("{not json", "TF_CONFIG is not valid JSON"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief"}}', "needs a 'cluster'"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "not in 0..0"),
+    ],
+)
+def test_multi_worker_needs_a_valid_tf_config(monkeypatch, value, message):
+    if value is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(ConfigError, match=message):
+        distribution.resolve_strategy("multi-worker")
+
+
+def test_the_cli_reports_a_missing_tf_config_without_a_traceback(monkeypatch, capsys):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    code = cli.main(["train", "--distribute", "multi-worker", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "TF_CONFIG environment variable, which is not set" in err
+    assert "Traceback" not in err
+
+
+def test_the_global_batch_is_split_and_the_learning_rate_kept():
+    recipe = get_recipe("alexnet2012")  # batch 256, lr 0.01
+    same, info = distribution.scale_for_replicas(recipe, 4)
+    assert same.training.batch_size == 256
+    assert same.optimizer.learning_rate == 0.01
+    assert info == {
+        "replicas": 4,
+        "global_batch": 256,
+        "per_replica_batch": 64,
+        "learning_rate_scale": 1,
+    }
+
+
+def test_batch_per_replica_scales_batch_learning_rate_and_floor_linearly():
+    recipe = get_recipe("default").replace(
+        training={"batch_size": 32}, optimizer={"learning_rate": 0.05}, schedule={"min_lr": 1e-4}
+    )
+    scaled, info = distribution.scale_for_replicas(recipe, 3, batch_per_replica=True)
+    assert scaled.training.batch_size == 96
+    assert scaled.optimizer.learning_rate == pytest.approx(0.15)
+    assert scaled.schedule.min_lr == pytest.approx(3e-4)
+    assert info["per_replica_batch"] == 32 and info["learning_rate_scale"] == 3
+
+
+def test_a_batch_that_does_not_split_evenly_is_an_error():
+    recipe = get_recipe("default").replace(training={"batch_size": 10})
+    with pytest.raises(ConfigError, match="global batch of 10 does not split evenly across 4"):
+        distribution.scale_for_replicas(recipe, 4)
+
+
+def test_non_chief_workers_write_into_their_own_sub_folder(tmp_path):
+    chief = distribution.WorkerRole("worker", 0, is_chief=True)
+    other = distribution.WorkerRole("worker", 1, is_chief=False)
+    assert distribution.worker_run_dir(tmp_path, chief) == tmp_path
+    assert distribution.worker_run_dir(tmp_path, other) == tmp_path / "worker-1"
+    assert distribution.worker_run_dir(None, other) is None
+
+
+# Two logical CPUs make MirroredStrategy run 2 replicas; they must be set before TensorFlow
+# starts, so each run is its own process. The `default` recipe has batch norm (synchronised
+# across replicas) and 1cycle with momentum cycling (the callbacks under the strategy).
+_TWO_REPLICAS = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from keras_recipes.models.mlp import mlp
+    from keras_recipes.recipes import get_recipe
+    from keras_recipes.training import train
+
+    mode, out = sys.argv[1], sys.argv[2]
+    recipe = get_recipe("default").with_overrides(
+        ["training.epochs=2", "training.batch_size=8", "regularization.dropout_rate=0"]
+    )
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (48, 12, 12, 3), dtype=np.uint8)
+    y = np.arange(48) % 2
+    strategy = (
+        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if mode == "mirrored" else "none"
+    )
+    result = train(
+        recipe, (x, y), image_size=8, verbose=0, distribute=strategy, run_dir=out,
+        model_builder=lambda r, shape, n: mlp(r, shape, n, hidden_units=(16, 16)),
+    )
+    np.save(out + "/weights.npy", np.concatenate([w.ravel() for w in result.model.get_weights()]))
+    """
+)
+
+
+def _run(args, env=None, timeout=240):
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def test_two_mirrored_replicas_take_the_same_steps_as_one_device(tmp_path):
+    script = tmp_path / "two_replicas.py"
+    script.write_text(_TWO_REPLICAS)
+    runs = {}
+    for mode in ("none", "mirrored"):
+        done = _run([str(script), mode, str(tmp_path / mode)])
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[mode] = json.loads((tmp_path / mode / "summary.json").read_text())
+    assert runs["mirrored"]["distribution"] == {
+        "strategy": "MirroredStrategy",
+        "replicas": 2,
+        "global_batch": 8,
+        "per_replica_batch": 4,
+        "learning_rate_scale": 1,
+    }
+    one = np.load(tmp_path / "none" / "weights.npy")
+    two = np.load(tmp_path / "mirrored" / "weights.npy")
+    # Same global batch, synchronised batch norm, the same 1cycle: the same weights up to
+    # float32 summation order.
+    np.testing.assert_allclose(two, one, atol=5e-5)
+    history = {m: (tmp_path / m / "history.csv").read_text() for m in runs}
+    assert history["none"].splitlines()[0] == history["mirrored"].splitlines()[0]
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_localhost_finish_with_identical_weights(tmp_path):
+    data = make_demo(tmp_path / "data", n_per_class=24, size=40)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    out = tmp_path / "run"
+    argv = [
+        str(ROOT / "train.py"),
+        "--distribute", "multi-worker",
+        "--data", str(data),
+        "--image-size", "32",
+        "--width", "0.0625",
+        "--epochs", "2",
+        "--batch-size", "16",
+        "--out", str(out),
+    ]  # fmt: skip
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, *argv],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)},
+                cwd=ROOT,
+            )
+        )
+    outputs = [worker.communicate(timeout=400) for worker in workers]
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+
+    from keras_recipes.training import load_model
+
+    chief = load_model(out / "model.keras")
+    other = load_model(out / "worker-1" / "model.keras")
+    for a, b in zip(chief.get_weights(), other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["distribution"]["strategy"] == "MultiWorkerMirroredStrategy"
+    assert summary["distribution"]["replicas"] == 2
+    assert summary["distribution"]["per_replica_batch"] == 8
+    assert summary["epochs_run"] == 2
+    # The chief's files are its own; the worker wrote beside them, not over them.
+    assert (out / "history.csv").exists() and (out / "worker-1" / "history.csv").exists()
+    assert not (out / "backup").exists()
