@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
 
 import keras_recipes
 from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
@@ -139,7 +140,8 @@ def train(
             AlexNet at `width`.
         verbose: Keras `fit` verbosity.
         save_model: bool. Write `model.keras` into `run_dir`.
-        deterministic: bool. Deterministic TF ops, so a seeded CPU run repeats exactly.
+        deterministic: bool. Deterministic TF ops, so a seeded CPU run repeats exactly
+            (off under `jit_compile`: Keras runs no XLA step with determinism on).
         resume: bool. Continue the unfinished run in `run_dir` from its last completed
             epoch (weights, optimizer, schedule state and history), as if never stopped.
         distribute: str or tf.distribute.Strategy. "none", "auto", "mirrored" or
@@ -193,8 +195,13 @@ def train(
         recipe.to_toml(run_dir / "recipe.toml")  # now, so a killed run can be replayed
     cfg = trained.training
     keras.utils.set_random_seed(seed)
+    # Set both ways, since the setting is global: Keras quietly drops XLA while determinism
+    # is on, so --jit-compile turns it off (an XLA run repeats only up to rounding).
+    deterministic = deterministic and not jit_compile
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
 
     if isinstance(data, DataBundle):
         bundle = data.with_settings(
@@ -273,7 +280,8 @@ def train(
     summary["train_images_per_second"] = round(meter.images_per_second, 2)
     summary["distribution"] = {"strategy": strategy_name(strategy), **replicas}
     summary["dtype_policy"] = policy
-    summary["jit_compile"] = jit_compile
+    summary["jit_compile"] = bool(model.jit_compile)
+    summary["deterministic"] = deterministic
     summary["status"] = "interrupted" if interrupted else _status(history, cfg.epochs)
     if initial_epoch:
         summary["resumed_at_epoch"] = initial_epoch

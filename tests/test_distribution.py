@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from keras_recipes import cli, distribution
@@ -108,6 +109,7 @@ def test_non_chief_workers_write_into_their_own_sub_folder(tmp_path):
 _TWO_REPLICAS = textwrap.dedent(
     """
     import sys
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -115,22 +117,38 @@ _TWO_REPLICAS = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from keras_recipes.models.mlp import mlp
     from keras_recipes.recipes import get_recipe
-    from keras_recipes.training import train
+    from keras_recipes.training import TrainingInterrupted, train
 
     mode, out = sys.argv[1], sys.argv[2]
     recipe = get_recipe("default").with_overrides(
-        ["training.epochs=2", "training.batch_size=8", "regularization.dropout_rate=0"]
+        [
+            "training.epochs=2",
+            "training.batch_size=8",
+            "training.early_stopping_patience=0",
+            "regularization.dropout_rate=0",
+        ]
     )
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (48, 12, 12, 3), dtype=np.uint8)
     y = np.arange(48) % 2
-    strategy = (
-        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if mode == "mirrored" else "none"
-    )
-    result = train(
-        recipe, (x, y), image_size=8, verbose=0, distribute=strategy, run_dir=out,
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if mode != "none" else "none"
+    settings = dict(
+        image_size=8, verbose=0, distribute=strategy, run_dir=out,
         model_builder=lambda r, shape, n: mlp(r, shape, n, hidden_units=(16, 16)),
     )
+
+    class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    if mode == "mirrored-resumed":
+        try:
+            train(recipe, (x, y), callbacks=[CtrlCAfterFirstEpoch()], **settings)
+        except TrainingInterrupted:
+            pass
+        result = train(recipe, (x, y), resume=True, **settings)
+    else:
+        result = train(recipe, (x, y), **settings)
     np.save(out + "/weights.npy", np.concatenate([w.ravel() for w in result.model.get_weights()]))
     """
 )
@@ -151,7 +169,7 @@ def test_two_mirrored_replicas_take_the_same_steps_as_one_device(tmp_path):
     script = tmp_path / "two_replicas.py"
     script.write_text(_TWO_REPLICAS)
     runs = {}
-    for mode in ("none", "mirrored"):
+    for mode in ("none", "mirrored", "mirrored-resumed"):
         done = _run([str(script), mode, str(tmp_path / mode)])
         assert done.returncode == 0, done.stderr[-3000:]
         runs[mode] = json.loads((tmp_path / mode / "summary.json").read_text())
@@ -162,13 +180,15 @@ def test_two_mirrored_replicas_take_the_same_steps_as_one_device(tmp_path):
         "per_replica_batch": 4,
         "learning_rate_scale": 1,
     }
+    assert runs["mirrored-resumed"]["resumed_at_epoch"] == 1
     one = np.load(tmp_path / "none" / "weights.npy")
-    two = np.load(tmp_path / "mirrored" / "weights.npy")
-    # Same global batch, synchronised batch norm, the same 1cycle: the same weights up to
-    # float32 summation order.
-    np.testing.assert_allclose(two, one, atol=5e-5)
-    history = {m: (tmp_path / m / "history.csv").read_text() for m in runs}
-    assert history["none"].splitlines()[0] == history["mirrored"].splitlines()[0]
+    # Same global batch, synchronised batch norm, the same 1cycle (momentum cycling
+    # included): the same weights up to float32 summation order, also when the mirrored run
+    # was stopped after epoch 1 and resumed from its checkpoint.
+    for mode in ("mirrored", "mirrored-resumed"):
+        np.testing.assert_allclose(np.load(tmp_path / mode / "weights.npy"), one, atol=5e-5)
+    rates = {m: pd.read_csv(tmp_path / m / "history.csv")["learning_rate"] for m in runs}
+    np.testing.assert_allclose(rates["mirrored-resumed"], rates["none"], rtol=1e-6)
 
 
 def _free_ports(count):

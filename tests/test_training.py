@@ -184,3 +184,29 @@ def test_cli_last_line_and_artefacts(capsys, tmp_path, tiny_demo):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert value == pytest.approx(summary["best_val_accuracy"], abs=5e-5)
     assert math.isfinite(value)
+
+
+def test_mixed_precision_computes_in_half_precision_and_restores_the_policy(tiny_demo):
+    result = train(
+        tiny("default"), tiny_demo, image_size=SIZE, width=WIDTH, verbose=0, mixed_precision=True
+    )
+    model = result.model
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    # No GPU here: bfloat16 compute, float32 weights, float32 softmax.
+    assert result.summary["dtype_policy"] == "mixed_bfloat16"
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    assert model.layers[-1].compute_dtype == "float32"
+    assert np.isfinite(result.history["loss"]).all()
+    # The next run in the same process is float32 again.
+    assert keras.config.dtype_policy().name == "float32"
+    plain = train(tiny("default"), tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    assert plain.summary["dtype_policy"] == "float32"
+
+
+def test_jit_compile_reaches_the_compiled_step(tiny_demo):
+    result = train(
+        tiny("relu"), tiny_demo, image_size=SIZE, width=WIDTH, verbose=0, jit_compile=True
+    )
+    assert result.model.jit_compile is True
+    assert result.summary["jit_compile"] is True
+    assert np.isfinite(result.history["loss"]).all()
