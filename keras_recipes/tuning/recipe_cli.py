@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
         # Not a usage error (exit 2): the trials themselves broke; their causes are listed.
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NO_RESULT
-    if result.best is None:
+    # A worker reports nothing: the chief holds the trials, best.toml and the verdict.
+    if result.best is None and result.role != "worker":
         print(
             "error: no trial trained a recipe (every point was invalid or failed); see "
             f"{run_dir / 'trials.csv'}. Try a base --recipe whose fixed fields allow more "

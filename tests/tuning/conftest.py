@@ -58,11 +58,11 @@ def start_cli(cli_env, tmp_path):
     at teardown if still running."""
     procs = []
 
-    def start(*args, env=None, log_name=None):
+    def start(*args, env=None, log_name=None, module="keras_recipes.tuning"):
         log = tmp_path / (log_name or f"cli-{len(procs)}.log")
         handle = log.open("w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "keras_recipes.tuning", *map(str, args)],
+            [sys.executable, "-m", module, *map(str, args)],
             cwd=tmp_path,
             env={**cli_env, **(env or {})},
             stdout=handle,
@@ -78,3 +78,13 @@ def start_cli(cli_env, tmp_path):
             proc.kill()
             proc.wait(timeout=30)
         handle.close()
+
+
+@pytest.fixture
+def start_cli_module(start_cli):
+    """`start_cli_module(*args, env=None)`: `python -m keras_recipes.cli *args` in a process."""
+
+    def start(*args, env=None):
+        return start_cli(*args, env=env, module="keras_recipes.cli")
+
+    return start

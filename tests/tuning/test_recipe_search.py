@@ -306,3 +306,26 @@ def test_docstring_examples(name, tmp_path, monkeypatch):
 def test_invalid_outcome_is_not_a_divergence():
     outcome = TrialOutcome(math.nan, status="invalid")
     assert outcome.invalid and not outcome.diverged
+
+
+def test_chief_and_two_workers_share_the_recipe_search(start_cli_module, tmp_path, tiny_demo):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    run_dir = tmp_path / "run"
+    args = ["tune", "--oracle", "random", "--max-trials", "4", "--data", tiny_demo, *TINY]
+    args += ["--out", run_dir]
+    env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
+    chief = start_cli_module(*args, env={**env, "KERASTUNER_TUNER_ID": "chief"})
+    workers = [
+        start_cli_module(*args, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)
+    ]
+    for proc in (*workers, chief):
+        assert proc.wait(timeout=400) == 0, proc.log_path.read_text()[-3000:]
+    frame = pd.read_csv(run_dir / "trials.csv")
+    assert sorted(frame["trial"]) == [1, 2, 3, 4]  # each trial once
+    assert set(frame["status"]) <= {"completed", "invalid", "early_stopped", "diverged"}
+    if (frame["status"] != "invalid").any():
+        assert get_recipe(str(run_dir / "best.toml")).training.epochs == 1
