@@ -21,6 +21,7 @@ from tensorflow.python.framework import config as tf_config
 import keras_recipes
 from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
 from keras_recipes.callbacks.lr_finder import LRFinder
+from keras_recipes.callbacks.resumable_early_stopping import ResumableEarlyStopping
 from keras_recipes.callbacks.throughput import ThroughputMeter
 from keras_recipes.data import DataBundle, evaluate_tta, load_data
 from keras_recipes.distribution import (
@@ -237,6 +238,18 @@ def train(
 
     schedulers = schedule_callbacks(trained)
     stateful = {type(cb).__name__: cb for cb in schedulers}
+    stopper = None
+    if cfg.early_stopping_patience:
+        # Its best weights are kept beside the checkpoint, so a resumed run ends with the
+        # best epoch's weights, as an uninterrupted one does.
+        stopper = ResumableEarlyStopping(
+            weights_dir=None if run_dir is None else run_dir / BACKUP_DIR,
+            monitor="val_accuracy",
+            mode="max",
+            patience=cfg.early_stopping_patience,
+            restore_best_weights=True,
+        )
+        stateful["EarlyStopping"] = stopper
     for name, state in states.get("callbacks", {}).items():
         stateful[name].set_state(state)
     if states:
@@ -244,15 +257,8 @@ def train(
     meter = ThroughputMeter(cfg.batch_size, bundle.num_train)
     recorder = RunRecorder(run_dir, records, stateful)
     own = [*schedulers, LearningRateLogger(), meter, keras.callbacks.TerminateOnNaN()]
-    if cfg.early_stopping_patience:
-        own.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy",
-                mode="max",
-                patience=cfg.early_stopping_patience,
-                restore_best_weights=True,
-            )
-        )
+    if stopper is not None:
+        own.append(stopper)
     own.append(recorder)  # after the callbacks that add to the logs
     if run_dir is not None:
         # Weights, optimizer state and epoch after every epoch; removed when fit() ends.

@@ -124,7 +124,6 @@ _TWO_REPLICAS = textwrap.dedent(
         [
             "training.epochs=2",
             "training.batch_size=8",
-            "training.early_stopping_patience=0",
             "regularization.dropout_rate=0",
         ]
     )

@@ -14,7 +14,9 @@ MODULES = [
     "keras_recipes.models.rrelu",
     "keras_recipes.callbacks.learning_rate_logger",
     "keras_recipes.callbacks.throughput",
+    "keras_recipes.callbacks.resumable_early_stopping",
     "keras_recipes.training",
+    "keras_recipes.distribution",
 ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 _EXPORTS = {
     "BayesOptOracle": "keras_recipes.tuning.oracle",
+    "MedianPruner": "keras_recipes.tuning.pruning",
     "ObjectiveTuner": "keras_recipes.tuning.tuner",
     "RecipeObjective": "keras_recipes.tuning.recipe_objective",
     "RecipeSearchConfig": "keras_recipes.tuning.recipe_search",

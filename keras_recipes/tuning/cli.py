@@ -27,6 +27,7 @@ from keras_recipes.cli import (
     train_kwargs,
 )
 from keras_recipes.errors import ConfigError
+from keras_recipes.tuning.config import DEFAULT_STARTUP_TRIALS, DEFAULT_WARMUP_EPOCHS, PRUNE_RULES
 
 DEFAULT_XI = 0.01
 DEFAULT_KAPPA = 2.576
@@ -39,6 +40,7 @@ examples:
   train-with-bo --epochs 5                       tune the demo AlexNet, 30 trials of 5 epochs
   train-with-bo --objective toy                  the 1-D toy demo (16 points, seconds)
   train-with-bo --search random --epochs 5       the random-search baseline, same budget
+  train-with-bo --epochs 8 --prune median        stop trials below the median early
   train-with-bo --resume runs/bo-20250101-120000 continue a killed run
   train-with-bo --resume runs/bo-... --n-iter 40 extend it to 43 trials
 
@@ -115,6 +117,31 @@ def build_parser(prog: str = "train-with-bo") -> argparse.ArgumentParser:
         metavar="N",
         help="GP-guided points; budget = init points + n-iter for every search (default: 27; "
         "toy: 14)",
+    )
+    prune = parser.add_argument_group("pruning (early stopping of unpromising trials)")
+    prune.add_argument(
+        "--prune",
+        choices=PRUNE_RULES,
+        default=None,
+        help="median: after each epoch, stop a trial whose best validation accuracy so far "
+        "is below the median of the finished trials' best-so-far at that epoch (Optuna's "
+        "median rule); a pruned trial keeps its score so far, which still informs the GP "
+        "(default: none)",
+    )
+    prune.add_argument(
+        "--prune-warmup-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"epochs 1..N of every trial are never pruned (default: {DEFAULT_WARMUP_EPOCHS})",
+    )
+    prune.add_argument(
+        "--prune-startup-trials",
+        type=int,
+        default=None,
+        metavar="N",
+        help="finished (not pruned) trials needed before any trial is pruned "
+        f"(default: {DEFAULT_STARTUP_TRIALS})",
     )
     add_train_arguments(parser)
     # None = "not given", so a resumed run keeps its own values (checked against the saved).
@@ -271,6 +298,13 @@ def build_config(args: argparse.Namespace):
         if args.n_iter is not None
         else (saved.n_iter if same_objective else n_iter_default),
         seed=seed,
+        prune=pick(args.prune, "prune", "none"),
+        prune_warmup_epochs=pick(
+            args.prune_warmup_epochs, "prune_warmup_epochs", DEFAULT_WARMUP_EPOCHS
+        ),
+        prune_startup_trials=pick(
+            args.prune_startup_trials, "prune_startup_trials", DEFAULT_STARTUP_TRIALS
+        ),
         **train,
     )
     if saved is None:

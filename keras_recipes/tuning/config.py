@@ -20,8 +20,14 @@ OBJECTIVES = ("train", "toy")
 #: The objective's column name and its default bounds.
 OBJECTIVE_NAMES = {"train": "best_val_accuracy", "toy": "f"}
 DEFAULT_BOUNDS = {"train": TRAIN_BOUNDS, "toy": TOY_BOUNDS}
+#: `--prune` choices: none, or stop trials below the finished trials' median (pruning.py).
+PRUNE_RULES = ("none", "median")
+#: Epochs of every trial that are never pruned (a good point's first epochs are noisy).
+DEFAULT_WARMUP_EPOCHS = 2
+#: Finished trials needed before any trial is pruned (Optuna's default n_startup_trials).
+DEFAULT_STARTUP_TRIALS = 5
 #: Settings that define what a trial measures: resuming with other values is an error.
-IDENTITY_KEYS = ("objective", "bounds", "search", "seed", "train")
+IDENTITY_KEYS = ("objective", "bounds", "search", "seed", "train", "prune")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class TuningConfig:
         width: float or None. AlexNet width multiplier (train objective).
         final_epochs: int or None. Epochs of `--final-train` (the recipe's full epochs).
         diverged_score: float. Score recorded for a diverged trial (0.0: worst accuracy).
+        prune: str. "none", or "median": stop a trial whose best validation accuracy so far
+            is below the finished trials' median best-so-far at the same epoch.
+        prune_warmup_epochs: int. Epochs 1..N of every trial are never pruned.
+        prune_startup_trials: int. Finished trials needed before pruning starts.
     """
 
     space: SearchSpace
@@ -70,6 +80,9 @@ class TuningConfig:
     width: float | None = None
     final_epochs: int | None = None
     diverged_score: float = 0.0
+    prune: str = "none"
+    prune_warmup_epochs: int = DEFAULT_WARMUP_EPOCHS
+    prune_startup_trials: int = DEFAULT_STARTUP_TRIALS
 
     def __post_init__(self) -> None:
         if self.search not in SEARCHES:
@@ -101,6 +114,34 @@ class TuningConfig:
             )
         if self.objective == "train" and self.recipe is None:
             raise ConfigError("The train objective needs a recipe.")
+        self._check_pruning()
+
+    def _check_pruning(self) -> None:
+        if self.prune not in PRUNE_RULES:
+            raise ConfigError(
+                f"--prune {self.prune!r} is not a pruning rule; valid: {', '.join(PRUNE_RULES)}."
+            )
+        _check_int("prune_warmup_epochs", self.prune_warmup_epochs, 0, "--prune-warmup-epochs")
+        _check_int("prune_startup_trials", self.prune_startup_trials, 1, "--prune-startup-trials")
+        if self.prune == "none":
+            return
+        if self.objective != "train":
+            raise ConfigError(
+                f"--prune {self.prune} stops training epochs early; it needs --objective train "
+                f"(got {self.objective!r})."
+            )
+        if self.search == "hyperband":
+            raise ConfigError(
+                f"--prune {self.prune} does not combine with --search hyperband, which stops "
+                "trials early by its own schedule; use --prune none, or --search bo, random "
+                "or grid."
+            )
+        if self.prune_warmup_epochs >= self.epochs - 1:
+            raise ConfigError(
+                f"--prune-warmup-epochs {self.prune_warmup_epochs} leaves no epoch to prune in "
+                f"trials of {self.epochs} epochs (the last one is never pruned); choose at most "
+                f"{max(self.epochs - 2, 0)}, or more --epochs."
+            )
 
     @property
     def budget(self) -> int:
@@ -122,6 +163,8 @@ class TuningConfig:
         doc = self.to_json()
         if doc["train"]:
             doc["train"] = {k: v for k, v in doc["train"].items() if k != "final_epochs"}
+        if doc["prune"]["rule"] == "none":
+            doc["prune"] = {"rule": "none"}  # its warm-up and start-up settings do nothing
         return {key: doc[key] for key in IDENTITY_KEYS}
 
     def comparable(self) -> dict[str, Any]:
@@ -150,12 +193,19 @@ class TuningConfig:
             "n_iter": self.n_iter,
             "seed": self.seed,
             "diverged_score": self.diverged_score,
+            "prune": {
+                "rule": self.prune,
+                "warmup_epochs": self.prune_warmup_epochs,
+                "startup_trials": self.prune_startup_trials,
+            },
             "train": train,
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> TuningConfig:
         train = doc.get("train") or {}
+        # Runs saved before pruning existed did not prune.
+        prune = doc.get("prune") or {}
         recipe = Recipe.from_dict(train["recipe"], source="tuning.json") if train else None
         return cls(
             space=SearchSpace.from_mapping(doc["bounds"]),
@@ -173,6 +223,9 @@ class TuningConfig:
             width=train.get("width"),
             final_epochs=train.get("final_epochs"),
             diverged_score=float(doc.get("diverged_score", 0.0)),
+            prune=prune.get("rule", "none"),
+            prune_warmup_epochs=int(prune.get("warmup_epochs", DEFAULT_WARMUP_EPOCHS)),
+            prune_startup_trials=int(prune.get("startup_trials", DEFAULT_STARTUP_TRIALS)),
         )
 
     def save(self, run_dir: str | Path) -> Path:
@@ -226,6 +279,7 @@ def _describe_key(key: str) -> str:
         "bounds": "search space",
         "train": "training set-up (recipe/data/size/width/epochs)",
         "budget": "trial budget (a grid is laid out when its run starts)",
+        "prune": "pruning (--prune, --prune-warmup-epochs, --prune-startup-trials)",
     }.get(key, key)
 
 
@@ -238,6 +292,13 @@ def _describe(key: str, value: Any) -> str:
             f"recipe {recipe['name']} (epochs {recipe['training']['epochs']}, batch "
             f"{recipe['training']['batch_size']}, lr {recipe['optimizer']['learning_rate']}), "
             f"data {value['data']}, image size {value['image_size']}, width {value['width']}"
+        )
+    if key == "prune" and isinstance(value, dict):
+        if value["rule"] == "none":
+            return "--prune none"
+        return (
+            f"--prune {value['rule']} --prune-warmup-epochs {value['warmup_epochs']} "
+            f"--prune-startup-trials {value['startup_trials']}"
         )
     return repr(value)
 

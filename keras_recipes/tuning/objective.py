@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe, get_recipe
+from keras_recipes.tuning.config import (
+    DEFAULT_STARTUP_TRIALS,
+    DEFAULT_WARMUP_EPOCHS,
+    PRUNE_RULES,
+)
 from keras_recipes.tuning.outcome import TrialOutcome
 
 PARAMS = ("log10_learning_rate", "log10_weight_decay")
@@ -38,6 +48,10 @@ class TrainObjective:
         width: float. AlexNet width multiplier.
         seed: int. The same seed for every trial, so only the two parameters differ.
         save_model: bool. Write `model.keras` into each trial directory.
+        prune: str. "none", or "median": a `MedianPruner` stops a trial below the finished
+            trials' median (needs the trial directories; the outcome's status is "pruned").
+        prune_warmup_epochs: int. Epochs of every trial that are never pruned.
+        prune_startup_trials: int. Finished trials needed before pruning starts.
     """
 
     def __init__(
@@ -49,7 +63,15 @@ class TrainObjective:
         width: float = 1.0,
         seed: int = 0,
         save_model: bool = False,
+        prune: str = "none",
+        prune_warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
+        prune_startup_trials: int = DEFAULT_STARTUP_TRIALS,
     ):
+        if prune not in PRUNE_RULES:
+            raise ConfigError(f"Unknown pruning rule {prune!r}; valid: {', '.join(PRUNE_RULES)}.")
+        self.prune = prune
+        self.prune_warmup_epochs = prune_warmup_epochs
+        self.prune_startup_trials = prune_startup_trials
         self.recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
         self.data = data
         self.image_size = image_size
@@ -95,13 +117,15 @@ class TrainObjective:
         epochs: int | None = None,
         trial_dir: str | Path | None = None,
     ) -> TrialOutcome:
-        import keras
-
+        from keras_recipes.run_recorder import backup_epoch
         from keras_recipes.training import train
 
         recipe = self.recipe_for(params, epochs)
-        registered = _custom_gradients()
-        try:
+        # A trial cut off mid-way (a killed search, now resumed) left its checkpoint in
+        # trial_dir: the same trial continues from it, as train.py --resume would.
+        resume = trial_dir is not None and backup_epoch(trial_dir) is not None
+        pruner = self._pruner(trial_dir, resume)
+        with free_trial_memory():
             result = train(
                 recipe,
                 self.bundle(),
@@ -112,8 +136,14 @@ class TrainObjective:
                 tta=False,
                 verbose=0,
                 save_model=self.save_model,
+                resume=resume,
+                callbacks=[pruner] if pruner is not None else (),
             )
             summary = result.summary
+            if pruner is not None and pruner.pruned_at_epoch is not None:
+                summary["status"] = "pruned"
+                summary["pruned"] = pruner.decision
+                _rewrite_summary(trial_dir, summary)
             outcome = TrialOutcome(
                 score=float(summary["best_val_accuracy"]),
                 best_epoch=summary.get("best_epoch"),
@@ -121,12 +151,79 @@ class TrainObjective:
                 status=summary["status"],
             )
             del result
-        finally:
-            # Each trial builds a new model; without this, graphs and weights pile up.
-            keras.backend.clear_session()
-            _forget_custom_gradients(registered)
-            gc.collect()
         return outcome
+
+    def _pruner(self, trial_dir: str | Path | None, resume: bool):
+        from keras_recipes.tuning.pruning import MedianPruner
+
+        # Without a trial directory there are no finished trials to compare with.
+        if self.prune == "none" or trial_dir is None:
+            return None
+        history: list[float] = []
+        if resume:
+            from keras_recipes.run_recorder import load_resume_point
+
+            _, records, _ = load_resume_point(trial_dir)
+            history = [float(r.get("val_accuracy", float("nan"))) for r in records]
+        return MedianPruner(
+            Path(trial_dir).parent,
+            trial_dir,
+            warmup_epochs=self.prune_warmup_epochs,
+            startup_trials=self.prune_startup_trials,
+            history=history,
+        )
+
+
+def _rewrite_summary(trial_dir: str | Path, summary: Mapping[str, Any]) -> None:
+    # train() wrote summary.json as "early_stopped"; only the objective knows why it stopped.
+    path = Path(trial_dir) / "summary.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+@contextmanager
+def free_trial_memory() -> Iterator[None]:
+    """Frees what the `train()` calls inside the block left behind, however the block ends.
+
+    Every `train()` builds a new model; in one process that trains many (a search, a
+    comparison), graphs and weights pile up unless the Keras session is cleared and the
+    custom-gradient registrations the block added are dropped (see
+    `_forget_custom_gradients`). Models created inside the block must not be used after it.
+
+    Example:
+
+    >>> import keras
+    >>> with free_trial_memory():
+    ...     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> del model
+    """
+    import keras
+
+    registered = _custom_gradients()
+    try:
+        yield
+    finally:
+        keras.backend.clear_session()
+        _forget_custom_gradients(registered)
+        gc.collect()
+
+
+def _not_a_retracing_warning(record: logging.LogRecord) -> bool:
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_retracing_warnings() -> None:
+    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing"
+    warning (only that one) for the rest of the process.
+
+    A process that trains many models (a search, a comparison) traces each new model's
+    train step once; TF counts those traces against Keras's one step function and warns
+    of a retracing loop that is not there. Other TF warnings still show.
+    """
+    logger = logging.getLogger("tensorflow")
+    if _not_a_retracing_warning not in logger.filters:
+        logger.addFilter(_not_a_retracing_warning)
 
 
 def _gradient_registry() -> dict | None:

@@ -8,7 +8,8 @@ Run directory:
     convergence.png    best-so-far against trial number (+ comparable runs beside it)
     gp_posterior.png   2-D: GP mean, GP std, acquisition (toy: toy.png); --animate: .gif
     final/             --final-train: the best point retrained, with 10-crop TTA
-    trials/<n>/        each trial's train() run (history.csv, summary.json; no model)
+    trials/<n>/        each trial's train() run (history.csv, summary.json; no model;
+                       pruned.json when --prune stopped it)
     keras_tuner/       keras-tuner's project: oracle.json, trial_*/trial.json (resume)
 """
 
@@ -33,7 +34,9 @@ from keras_recipes.tuning.config import CONFIG_NAME, TuningConfig, check_same_id
 from keras_recipes.tuning.errors import TrialsFailedError, last_line
 from keras_recipes.tuning.faults import check_trial_timeout
 from keras_recipes.tuning.oracles import build_oracle
+from keras_recipes.tuning.outcome import STATUS_NAMES
 from keras_recipes.tuning.recorder import TrialRecorder, best_trial, trial_number
+from keras_recipes.tuning.space import param_value
 from keras_recipes.tuning.toy import ToyObjective, toy_function
 from keras_recipes.tuning.tuner import ObjectiveTuner
 
@@ -151,6 +154,77 @@ def run_search(
         stream,
         epochs=config.objective == "train",
     )
+    result = drive_search(
+        oracle,
+        objective_fn,
+        recorder,
+        run_dir,
+        role=role,
+        resume=resume,
+        param_names=config.space.names,
+        objective_name=config.objective_name,
+        plan=f"{plan}; objective {config.objective_name}{_describe_objective(config)}",
+        trial_root=run_dir / "trials" if config.objective == "train" else None,
+        diverged_score=config.diverged_score,
+        trial_timeout=trial_timeout,
+        stream=stream,
+    )
+    if role == "worker":
+        return result
+    frame = result.frame
+    result.best = best_trial(frame, config.objective_name)
+    result.plots = _write_plots(config, run_dir, frame, animate, compare_with)
+    _say(stream, _best_line(config, result.best, len(frame), run_dir))
+    if final_recipe is not None and result.best is not None:
+        result.final = _final_train(config, objective_fn, final_recipe, result.best, run_dir)
+        _say(stream, _final_line(result.final, run_dir / "final"))
+    return result
+
+
+def drive_search(
+    oracle: keras_tuner.Oracle,
+    objective_fn: Callable[..., Any],
+    recorder: TrialRecorder,
+    run_dir: Path,
+    *,
+    role: str,
+    resume: bool,
+    param_names: Sequence[str],
+    objective_name: str,
+    plan: str,
+    trial_root: Path | None = None,
+    diverged_score: float = 0.0,
+    trial_timeout: float | None = None,
+    stream: TextIO | None = None,
+) -> SearchResult:
+    """Runs `oracle`'s trials with `objective_fn` on keras-tuner's engine, from a claimed
+    run directory; `train-with-bo` and `keras-recipes tune` both go through here.
+
+    Builds the `ObjectiveTuner` (reloading keras-tuner's project when resuming), prints
+    `plan`, then as a single process or chief runs the search, printing and saving each
+    trial through `recorder`; a worker only runs the chief's trials.
+
+    Args:
+        oracle: keras_tuner.Oracle. Chooses the points.
+        objective_fn: callable. `objective(params, epochs=None, trial_dir=None)`.
+        recorder: TrialRecorder. Prints the live table, writes `trials.csv` / `best.json`.
+        run_dir: Path. The (claimed) run directory; keras-tuner's project goes inside.
+        role: str. "single", "chief" or "worker" (`distributed.prepare_environment()`).
+        resume: bool. Reload keras-tuner's project in `run_dir` and continue it.
+        param_names: the parameters passed to the objective.
+        objective_name: str. The objective's metric.
+        plan: str. The first line printed: what the search will do.
+        trial_root: Path or None. Each trial's `trial_dir` goes under it.
+        diverged_score: float. Score recorded for diverged and invalid trials.
+        trial_timeout: float or None. Chief only (see `run_search`).
+        stream: text stream or None. Where the plan and the live table go.
+
+    Returns:
+        SearchResult with the finished trials (`best` and `plots` are left to the caller).
+
+    Raises:
+        TrialsFailedError: every trial failed (or the search stopped on repeated failures).
+    """
     project = run_dir / PROJECT_NAME
     reload = resume and role != "worker" and (project / "oracle.json").is_file()
     # keras-tuner reloads the oracle only when it finds this tuner id's own file.
@@ -159,11 +233,11 @@ def run_search(
     tuner = ObjectiveTuner(
         oracle,
         objective_fn,
-        config.space.names,
+        param_names,
         directory=run_dir,
         project_name=PROJECT_NAME,
-        trial_root=run_dir / "trials" if config.objective == "train" else None,
-        diverged_score=config.diverged_score,
+        trial_root=trial_root,
+        diverged_score=diverged_score,
         # A worker must never wipe the project: on one machine it shares the chief's.
         overwrite=not reload and role != "worker",
         trial_timeout=trial_timeout,
@@ -176,15 +250,15 @@ def run_search(
         # oracle.json from the start, so a run killed in its first trial can be resumed.
         tuner.save()
 
-    _say(stream, f"{plan}; objective {config.objective_name}{_describe_objective(config)}")
+    _say(stream, plan)
     if role == "chief":
         address = f"{os.environ[distributed.ENV_IP]}:{os.environ[distributed.ENV_PORT]}"
         _say(stream, f"chief: serving the oracle on {address} (unauthenticated gRPC)")
     elif role == "worker":
         _say(stream, f"worker {tuner.tuner_id}: taking trials from the chief")
     if role == "worker":
-        tuner.trial_end_callback = _worker_printer(stream, config)
-        return _run_worker(tuner, config)
+        tuner.trial_end_callback = _worker_printer(stream, param_names, objective_name)
+        return _run_worker(tuner, param_names, objective_name)
 
     recorder.print_header()
     done = recorder.update(oracle)
@@ -202,15 +276,7 @@ def run_search(
         stopped = err
     frame = recorder.update(oracle)
     _check_failures(frame, recorder, stopped)
-
-    result = SearchResult(run_dir=run_dir, role=role, frame=frame)
-    result.best = best_trial(frame, config.objective_name)
-    result.plots = _write_plots(config, run_dir, frame, animate, compare_with)
-    _say(stream, _best_line(config, result.best, len(frame), run_dir))
-    if final_recipe is not None and result.best is not None:
-        result.final = _final_train(config, objective_fn, final_recipe, result.best, run_dir)
-        _say(stream, _final_line(result.final, run_dir / "final"))
-    return result
+    return SearchResult(run_dir=run_dir, role=role, frame=frame)
 
 
 def _drop_finished_retries(oracle) -> None:
@@ -265,31 +331,46 @@ def _objective(config: TuningConfig, toy_delay: float):
         image_size=config.image_size,
         width=config.width,
         seed=config.seed,
+        prune=config.prune,
+        prune_warmup_epochs=config.prune_warmup_epochs,
+        prune_startup_trials=config.prune_startup_trials,
     )
 
 
 def _describe_objective(config: TuningConfig) -> str:
     if config.objective == "toy":
         return " (toy f(x) of the original post; max f(0.631) = 1.707)"
+    pruning = ""
+    if config.prune != "none":
+        warmup, startup = config.prune_warmup_epochs, config.prune_startup_trials
+        pruning = (
+            f"; pruning: {config.prune} rule after {warmup} warm-up epoch{_s(warmup)}, once "
+            f"{startup} trial{'s have' if startup != 1 else ' has'} finished"
+        )
     return (
         f" (recipe {config.recipe.name}, {config.epochs} epochs per trial, data "
-        f"{config.data or 'demo'}, {config.image_size} px, width {config.width:g})"
+        f"{config.data or 'demo'}, {config.image_size} px, width {config.width:g}{pruning})"
     )
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 # -- workers -------------------------------------------------------------------------------
 
 
-def _worker_printer(stream, config: TuningConfig):
+def _worker_printer(stream, names: Sequence[str], objective_name: str):
     def report(tuner: ObjectiveTuner, trial) -> None:
         metrics = tuner.results.get(trial.trial_id)
-        params = " ".join(
-            f"{n}={float(trial.hyperparameters.values[n]):.4f}" for n in config.space.names
-        )
+        params = " ".join(f"{n}={_param_text(trial.hyperparameters.values[n])}" for n in names)
         if metrics is None or trial.status != "COMPLETED":
             detail = f"failed: {last_line(trial.message or '')}"
         else:
-            detail = f"{config.objective_name}={metrics[config.objective_name]:.4f}"
+            detail = f"{objective_name}={metrics[objective_name]:.4f}"
+            status = STATUS_NAMES.get(int(metrics.get("status_code", 0)), "completed")
+            if status != "completed":
+                detail += f" {status} after {int(metrics.get('epochs_run', 0))} epochs"
         _say(
             stream,
             f"worker {tuner.tuner_id}: trial {trial_number(trial.trial_id)} {params} {detail}",
@@ -298,7 +379,12 @@ def _worker_printer(stream, config: TuningConfig):
     return report
 
 
-def _run_worker(tuner: ObjectiveTuner, config: TuningConfig) -> SearchResult:
+def _param_text(value: Any) -> str:
+    value = param_value(value)
+    return value if isinstance(value, str) else f"{value:.4f}"
+
+
+def _run_worker(tuner: ObjectiveTuner, names: Sequence[str], objective_name: str) -> SearchResult:
     failed: dict[int, str] = {}
     ran: list[dict[str, Any]] = []
     printer = tuner.trial_end_callback
@@ -306,9 +392,9 @@ def _run_worker(tuner: ObjectiveTuner, config: TuningConfig) -> SearchResult:
     def collect(t: ObjectiveTuner, trial) -> None:
         printer(t, trial)
         row = {"trial": trial_number(trial.trial_id), "status": trial.status}
-        row.update({n: float(trial.hyperparameters.values[n]) for n in config.space.names})
+        row.update({n: param_value(trial.hyperparameters.values[n]) for n in names})
         metrics = t.results.get(trial.trial_id, {})
-        row[config.objective_name] = metrics.get(config.objective_name, math.nan)
+        row[objective_name] = metrics.get(objective_name, math.nan)
         ran.append(row)
         if trial.status != "COMPLETED":
             failed[row["trial"]] = trial.message or ""

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_recipes.data import (
     DataBundle,
@@ -12,6 +13,7 @@ from keras_recipes.data import (
     load_data,
     stratified_split,
 )
+from keras_recipes.data.pipeline import crop_batch
 from keras_recipes.errors import ConfigError, DataError
 
 SIZE, RESIZED = 16, 18  # resize_size_for(16) == 18: centre offset 1, corners 0 and 2
@@ -209,3 +211,21 @@ def test_load_data_from_arrays_resizes_them():
     assert bundle.decoded.images.shape == (20, 36, 36, 3)
     assert bundle.class_names == ("a", "b")
     assert bundle.describe()["source"] == "arrays(20, 40, 30, 3)"
+
+
+def test_crop_batch_is_exact_slicing_for_every_offset_and_flip_of_non_square_images():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 7, 9, 3), dtype=np.uint8)
+    cases = [
+        (i, top, left, flip)
+        for i in range(3)
+        for top in range(7 - 4 + 1)
+        for left in range(9 - 4 + 1)
+        for flip in (False, True)
+    ]
+    order, tops, lefts, flips = (np.array(column) for column in zip(*cases, strict=True))
+    crops = crop_batch(tf.constant(images), order, tops, lefts, flips, 4).numpy()
+    assert crops.dtype == np.float32
+    for crop, (i, top, left, flip) in zip(crops, cases, strict=True):
+        expected = images[i, top : top + 4, left : left + 4]
+        assert np.array_equal(crop, expected[:, ::-1] if flip else expected)

@@ -15,6 +15,7 @@ MODULES = [
     "oracles",
     "outcome",
     "plots",
+    "pruning",
     "recorder",
     "search",
     "space",

@@ -1,0 +1,297 @@
+"""Multi-fidelity tuning: what early stopping of trials buys against full-budget Bayesian
+optimisation, on the demo data.
+
+Runs `train-with-bo` (its CLI entry, in this process) three ways on the same space, seed,
+model and data, and reads each run directory:
+
+- `--search bo`: every trial trains for the full epochs (the reference);
+- `--search hyperband`: keras-tuner's Hyperband, max_epochs = the same epochs;
+- `--search bo --prune median`: bo whose unpromising trials stop early (one row per
+  warm-up/start-up setting given with --prune-settings, each optionally with its own
+  --n-iter: pruned trials cost fewer epochs, so the same epochs buy more trials).
+
+For each it reports the total epochs trained, the best validation accuracy (the tuner's
+pick: best.json) and the epochs spent until a trial first reached the target, full-budget
+bo's best minus --gap (trials taken in order, epochs counted as they ran), and the best
+validation accuracy any trial reached within the first third of full-budget bo's epochs.
+Goal: pruned bo reaches the target within 1/3 of full-budget bo's epochs.
+
+    python benchmarks/fidelity.py                 # 32 px, width 0.125, 9 epochs, 20 trials
+    python benchmarks/fidelity.py --prune-settings 2:5 1:3 1:3:37
+    python benchmarks/fidelity.py --tiny          # seconds: a tiny model and data set
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import pandas as pd
+
+#: --tiny: a demo subset and a model small enough for a test to run all searches in seconds.
+TINY = {
+    "per_class": 30,
+    "image_size": 32,
+    "width": 0.0625,
+    "batch_size": 16,
+    "epochs": 2,
+    "init_points": 1,
+    "n_iter": 1,
+    "prune_settings": ["0:1"],
+}
+
+
+def parse_setting(text: str) -> tuple[int, int, int | None]:
+    """`"W:S"` or `"W:S:N"` -> (warm-up epochs, start-up trials, n_iter or None).
+
+    Example:
+
+    >>> parse_setting("2:5"), parse_setting("1:3:37")
+    ((2, 5, None), (1, 3, 37))
+    """
+    try:
+        numbers = [int(part) for part in text.split(":")]
+        if len(numbers) not in (2, 3):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid prune setting {text!r}: expected WARMUP_EPOCHS:STARTUP_TRIALS[:N_ITER], "
+            "e.g. 2:5 or 1:3:37"
+        ) from None
+    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0].replace("\n", " "),
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=9, help="epochs per trial (default: 9)")
+    parser.add_argument("--image-size", type=int, default=32, help="crop size (default: 32)")
+    parser.add_argument("--width", type=float, default=0.125, help="AlexNet width (0.125)")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default: 64)")
+    parser.add_argument("--init-points", type=int, default=3, help="bo random points (3)")
+    parser.add_argument("--n-iter", type=int, default=17, help="bo guided points (17)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=0.01,
+        help="target = full-budget bo's best minus this (default: 0.01, 1 point)",
+    )
+    parser.add_argument(
+        "--prune-settings",
+        nargs="+",
+        type=parse_setting,
+        default=None,
+        metavar="W:S",
+        help="--prune median runs, one per WARMUP_EPOCHS:STARTUP_TRIALS[:N_ITER] (N_ITER: that "
+        "run's guided trials; default --n-iter) (default: 2:5, the package's defaults)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="folder for the run directories (default: runs/fidelity-...)"
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a 60-image demo subset, 32 px, width 0.0625, 2 epochs, 2 trials (seconds)",
+    )
+    return parser
+
+
+def run_tuner(argv: list[str], run_dir: Path) -> float:
+    """`train-with-bo argv --out run_dir`, its table to run_dir.log; returns wall seconds.
+
+    A run directory already there is resumed with the same flags (nothing to do when it
+    finished), so a killed benchmark continues and new settings reuse the runs they share
+    (the wall time of a run cut off and resumed counts only its second part).
+    """
+    from keras_recipes.tuning.cli import main as tune
+
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    log, wall_file = run_dir.with_suffix(".log"), run_dir.with_suffix(".wall")
+    previous = float(wall_file.read_text()) if wall_file.is_file() else 0.0
+    resume = ["--resume", str(run_dir)] if (run_dir / "tuning.json").is_file() else []
+    start = time.perf_counter()
+    with log.open("a") as stream, contextlib.redirect_stdout(stream):
+        code = tune([*argv, "--out", str(run_dir), *resume])
+    if code != 0:
+        raise SystemExit(f"train-with-bo {' '.join(argv)} exited {code}; see {log}")
+    if previous:  # it had finished: the resume only checked the flags against it
+        return previous
+    wall = time.perf_counter() - start
+    wall_file.write_text(f"{wall:.1f}\n")
+    return wall
+
+
+def read_run(run_dir: Path) -> dict:
+    """Per-trial epoch counts and validation curves, in trial order, and the tuner's best."""
+    trials = pd.read_csv(run_dir / "trials.csv").sort_values("trial")
+    curves = []
+    for number in trials["trial"]:
+        history = pd.read_csv(run_dir / "trials" / f"{int(number):03d}" / "history.csv")
+        curves.append(history["val_accuracy"].to_numpy(dtype=float))
+    best_file = run_dir / "best.json"  # absent when no trial completed (all pruned)
+    best = json.loads(best_file.read_text())["best_val_accuracy"] if best_file.is_file() else None
+    return {
+        "trials": len(trials),
+        "pruned": int((trials["status"] == "pruned").sum()),
+        "epochs": int(sum(len(c) for c in curves)),
+        "best": float("nan") if best is None else float(best),
+        "curves": curves,
+    }
+
+
+def epochs_to_target(curves: list[np.ndarray], target: float) -> int | None:
+    """Epochs trained, trials in order, until some epoch's val accuracy >= target.
+
+    Example:
+
+    >>> epochs_to_target([np.array([0.5, 0.6]), np.array([0.7, 0.9])], 0.85)
+    4
+    """
+    spent = 0
+    for curve in curves:
+        hits = np.flatnonzero(curve >= target)
+        if hits.size:
+            return spent + int(hits[0]) + 1
+        spent += len(curve)
+    return None
+
+
+def best_within(curves: list[np.ndarray], epochs: int) -> float:
+    """Best val accuracy of any epoch among the first `epochs` trained (trials in order).
+
+    Example:
+
+    >>> best_within([np.array([0.5, 0.6]), np.array([0.7, 0.9])], 3)
+    0.7
+    """
+    seen = np.concatenate(curves)[:epochs] if curves else np.array([])
+    return float(np.nanmax(seen)) if seen.size else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = args.prune_settings or [(2, 5, None)]
+    data = "demo"
+    if args.tiny:
+        from keras_recipes.data import make_demo
+
+        tiny = TINY
+        args.image_size, args.width, args.batch_size = (
+            tiny["image_size"],
+            tiny["width"],
+            tiny["batch_size"],
+        )
+        args.epochs, args.init_points, args.n_iter = (
+            tiny["epochs"],
+            tiny["init_points"],
+            tiny["n_iter"],
+        )
+        settings = args.prune_settings or [parse_setting(s) for s in tiny["prune_settings"]]
+    out = Path(args.out or f"runs/fidelity-{datetime.now():%Y%m%d-%H%M%S}")
+    if args.tiny:
+        # Inside --out, so running again into the same folder resumes with the same --data.
+        data = str(make_demo(out / "demo-tiny", n_per_class=TINY["per_class"]))
+
+    common = [
+        "--epochs", str(args.epochs),
+        "--image-size", str(args.image_size),
+        "--width", str(args.width),
+        "--batch-size", str(args.batch_size),
+        "--seed", str(args.seed),
+        "--data", data,
+    ]  # fmt: skip
+    budget = ["--init-points", str(args.init_points), "--n-iter", str(args.n_iter)]
+    runs = [("bo (full budget)", "bo", [*common, *budget, "--search", "bo"])]
+    runs.append(("hyperband", "hyperband", [*common, "--search", "hyperband"]))
+    for warmup, startup, n_iter in settings:
+        label = f"bo --prune median (warm-up {warmup}, start-up {startup}"
+        name = f"bo-median-w{warmup}-s{startup}"
+        if n_iter is not None:
+            label += f", {args.init_points} + {n_iter} trials"
+            name += f"-n{n_iter}"
+        runs.append(
+            (
+                label + ")",
+                name,
+                [
+                    *common,
+                    "--init-points", str(args.init_points),
+                    "--n-iter", str(args.n_iter if n_iter is None else n_iter),
+                    "--search", "bo",
+                    "--prune", "median",
+                    "--prune-warmup-epochs", str(warmup),
+                    "--prune-startup-trials", str(startup),
+                ],
+            )
+        )  # fmt: skip
+
+    print(
+        f"demo data {data}, {args.image_size} px, width {args.width:g}, batch {args.batch_size}, "
+        f"{args.epochs} epochs per trial, bo {args.init_points} + {args.n_iter} trials, "
+        f"seed {args.seed}; run directories in {out}",
+        flush=True,
+    )
+    results = []
+    for label, name, argv_run in runs:
+        wall = run_tuner(argv_run, out / name)
+        stats = read_run(out / name)
+        stats.update(label=label, wall=wall)
+        results.append(stats)
+        print(
+            f"  {label}: {stats['trials']} trials, {stats['epochs']} epochs, best "
+            f"{stats['best']:.4f}, {wall:.0f} s",
+            flush=True,
+        )
+
+    reference = results[0]
+    target = reference["best"] - args.gap
+    print(
+        f"\ntarget: val accuracy >= {target:.4f} (full-budget bo's best {reference['best']:.4f} "
+        f"- {args.gap:g})\n"
+    )
+    allowed = reference["epochs"] / 3
+    print(
+        "| search | trials | pruned | total epochs | best val acc | epochs to target | "
+        f"best in first {allowed:.0f} epochs | wall s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for stats in results:
+        stats["to_target"] = epochs_to_target(stats["curves"], target)
+        reached = "not reached" if stats["to_target"] is None else str(stats["to_target"])
+        early = best_within(stats["curves"], int(allowed))
+        print(
+            f"| {stats['label']} | {stats['trials']} | {stats['pruned']} | {stats['epochs']} | "
+            f"{stats['best']:.4f} | {reached} | {early:.4f} | {stats['wall']:.0f} |"
+        )
+    print()
+    for stats in results[2:]:
+        met = (
+            stats["best"] >= target
+            and stats["to_target"] is not None
+            and stats["to_target"] <= allowed
+        )
+        spent = "never" if stats["to_target"] is None else f"after {stats['to_target']} epochs"
+        print(
+            f"goal ({stats['label']}): within {args.gap:g} of {reference['best']:.4f} (best "
+            f"{stats['best']:.4f}), {spent}, <= 1/3 of {reference['epochs']} = {allowed:.0f}: "
+            f"{'met' if met else 'NOT met'}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""benchmarks/fidelity.py on its tiny setting: the three searches run through train-with-bo
+and the table reports what their run directories hold."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity.py"
+
+
+@pytest.fixture(scope="module")
+def fidelity():
+    spec = importlib.util.spec_from_file_location("fidelity_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _single_process(monkeypatch):
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert cells[0] == [
+        "search",
+        "trials",
+        "pruned",
+        "total epochs",
+        "best val acc",
+        "epochs to target",
+        cells[0][6],
+        "wall s",
+    ]
+    assert re.fullmatch(r"best in first \d+ epochs", cells[0][6])
+    return {row[0]: row[1:] for row in cells[1:]}
+
+
+@pytest.mark.slow
+def test_tiny_run_reports_what_the_run_directories_hold(fidelity, tmp_path, capsys):
+    assert fidelity.main(["--tiny", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    names = {
+        "bo (full budget)": "bo",
+        "hyperband": "hyperband",
+        "bo --prune median (warm-up 0, start-up 1)": "bo-median-w0-s1",
+    }
+    assert list(rows) == list(names)
+    reference_best = json.loads((tmp_path / "bo" / "best.json").read_text())["best_val_accuracy"]
+    target = reference_best - 0.01
+    assert f"target: val accuracy >= {target:.4f}" in out
+    for label, folder in names.items():
+        run_dir = tmp_path / folder
+        trials = pd.read_csv(run_dir / "trials.csv")
+        assert json.loads((run_dir / "tuning.json").read_text())["search"] == folder.split("-")[0]
+        trials_, pruned, epochs, best, to_target, early, _ = rows[label]
+        assert int(trials_) == len(trials)
+        assert int(pruned) == (trials["status"] == "pruned").sum()
+        assert int(epochs) == trials["epochs_run"].sum()
+        best_json = json.loads((run_dir / "best.json").read_text())["best_val_accuracy"]
+        assert float(best) == pytest.approx(best_json, abs=5e-5)
+        curves = [
+            pd.read_csv(run_dir / "trials" / f"{n:03d}" / "history.csv")["val_accuracy"].to_numpy()
+            for n in trials["trial"]
+        ]
+        expected = fidelity.epochs_to_target(curves, target)
+        assert to_target == ("not reached" if expected is None else str(expected))
+        third = int(rows["bo (full budget)"][2]) // 3
+        assert float(early) == pytest.approx(np.concatenate(curves)[:third].max(), abs=5e-5)
+    settings = json.loads((tmp_path / "bo-median-w0-s1" / "tuning.json").read_text())
+    assert settings["prune"] == {"rule": "median", "warmup_epochs": 0, "startup_trials": 1}
+    goal = re.search(r"goal \(bo --prune median.*: (met|NOT met)$", out, re.MULTILINE)
+    assert goal is not None
+
+
+def test_epochs_to_target_counts_every_epoch_before_the_hit(fidelity):
+    curves = [np.array([0.5, 0.9, 0.6]), np.array([0.7, 0.95])]
+    assert fidelity.epochs_to_target(curves, 0.9) == 2
+    assert fidelity.epochs_to_target(curves, 0.95) == 5
+    assert fidelity.epochs_to_target(curves, 0.99) is None
+
+
+def test_help_and_a_bad_setting(fidelity, capsys):
+    with pytest.raises(SystemExit, match="0"):
+        fidelity.main(["--help"])
+    assert "--tiny" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="2"):
+        fidelity.main(["--prune-settings", "two"])
+    assert "invalid prune setting 'two': expected WARMUP_EPOCHS:STARTUP_TRIALS[:N_ITER]" in (
+        capsys.readouterr().err
+    )
+    assert fidelity.parse_setting("1:3:37") == (1, 3, 37)
