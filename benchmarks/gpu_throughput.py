@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
 
 from keras_recipes.models import alexnet, check_image_size
 from keras_recipes.optimization import build_optimizer
@@ -57,6 +58,8 @@ def build(image_size: int, width: float, batch_size: int, policy: str, jit: bool
     """The model and optimizer train() makes for alexnet2012, under `policy`."""
     recipe = get_recipe("alexnet2012").replace(training={"batch_size": batch_size})
     keras.utils.set_random_seed(0)
+    # As train() does: Keras runs no XLA step while op determinism is on.
+    tf_config.disable_op_determinism()
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:

@@ -74,6 +74,10 @@ class _GridSearchOracle(GridSearchOracle):
         self._populate_next = list(ids)
 
 
+#: Distance between the keras-tuner seeds of consecutive `seed`s (more than any budget).
+SEED_SPACING = 100_003
+
+
 def build_oracle(
     search: str,
     space: SearchSpace,
@@ -122,8 +126,9 @@ def build_oracle(
             f"= {budget} trials"
         )
     hps = keras_tuner.HyperParameters()
-    # keras-tuner reads seed 0 as "no seed" (a random one); shift it so every seed repeats.
-    kt_seed = seed + 1
+    # keras-tuner reads seed 0 as "no seed" (a random one), and draws trial i from seed + i:
+    # space the seeds apart, so runs with seeds 0 and 1 do not share all but one point.
+    kt_seed = seed * SEED_SPACING + 1
     if search == "random":
         for name, low, high in space.bounds:
             hps.Float(name, low, high)

@@ -1,24 +1,17 @@
 """benchmarks/fidelity.py on its tiny setting: the three searches run through train-with-bo
 and the table reports what their run directories hold."""
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity.py"
-
 
 @pytest.fixture(scope="module")
-def fidelity():
-    spec = importlib.util.spec_from_file_location("fidelity_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def fidelity(load_benchmark):
+    return load_benchmark("fidelity")
 
 
 @pytest.fixture(autouse=True)

@@ -1,25 +1,15 @@
 """benchmarks/gpu_throughput.py on a tiny CPU setting: three set-ups timed, each set-up really
 is what its row says (policy, XLA), the speed-ups are relative to float32."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import keras
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_throughput.py"
 TINY = ["--image-size", "64", "--width", "0.0625", "--batch-size", "4", "--steps", "2"]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("gpu_throughput_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+def bench(load_benchmark):
+    return load_benchmark("gpu_throughput")
 
 
 def test_tiny_run_prints_every_set_up_against_float32(bench, capsys):

@@ -1,28 +1,19 @@
 """benchmarks/pipeline.py on a tiny setting: the three feeds train, the table and the goal
 verdicts agree with each other, the naive feed really crops, and bad flags are clear errors."""
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from keras_recipes.data import load_data, make_demo, resolve_source
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "pipeline.py"
 TINY = ["--image-size", "32", "--width", "0.0625", "--batch-size", "8", "--rounds", "2"]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("pipeline_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+def bench(load_benchmark):
+    return load_benchmark("pipeline")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ def tiny_model(optimizer, *, jit_compile="auto"):
         [keras.Input((8,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)]
     )
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
+    assert model.jit_compile is (jit_compile is True)  # XLA when asked
     return model
 
 

@@ -63,6 +63,7 @@ def tiny_model(optimizer, *, jit_compile="auto", run_eagerly=False, weights=None
     if weights is not None:
         model.set_weights(weights)
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile, run_eagerly=run_eagerly)
+    assert model.jit_compile is (jit_compile is True)  # XLA when asked
     return model
 
 

@@ -14,6 +14,7 @@ def tiny_model(learning_rate=0.1, *, optimizer=None, jit_compile="auto"):
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     optimizer = optimizer or keras.optimizers.SGD(learning_rate=learning_rate)
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
+    assert model.jit_compile is (jit_compile is True)  # XLA when asked
     return model
 
 

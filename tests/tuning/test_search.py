@@ -180,6 +180,8 @@ def test_random_search_is_seeded(toy_config, tmp_path):
     c = run_search(toy_config(search="random", n_iter=3, seed=1), tmp_path / "c", verbose=False)
     assert a.frame["x"].tolist() == b.frame["x"].tolist() != c.frame["x"].tolist()
     assert a.frame["x"].between(-2, 6).all()
+    # keras-tuner draws trial i from seed + i: neighbouring seeds must not share points.
+    assert not set(a.frame["x"]) & set(c.frame["x"])
 
 
 def test_hyperband_passes_its_epochs_to_the_objective(toy_config, tmp_path):
