@@ -49,15 +49,15 @@ def small_cnn(shape: tuple[int, int, int]) -> keras.Model:
     return keras.Sequential(layers, name="small_cnn")
 
 
-def fit(model: keras.Model, bundle, epochs: int, lr: float) -> dict:
+def fit(model: keras.Model, train, val, epochs: int, lr: float, steps_per_epoch=None) -> dict:
     model.compile(
         keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
     start = time.perf_counter()
     history = model.fit(
-        bundle.train,
-        steps_per_epoch=bundle.steps_per_epoch,  # bundle.train is an endless epoch stream
-        validation_data=bundle.val,
+        train,
+        steps_per_epoch=steps_per_epoch,  # needed for a bundle's endless epoch stream
+        validation_data=val,
         epochs=epochs,
         verbose=0,
         shuffle=False,
@@ -65,7 +65,7 @@ def fit(model: keras.Model, bundle, epochs: int, lr: float) -> dict:
     return {"val_accuracy": history.history["val_accuracy"], "seconds": time.perf_counter() - start}
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs-linear", type=int, default=20, help="(default: 20)")
     parser.add_argument("--epochs-cnn", type=int, default=10, help="(default: 10)")
@@ -76,13 +76,19 @@ def main() -> None:
         help="also run train() with the default recipe and the CPU AlexNet, as the demo CLI "
         "does (64 px, width 0.25, 15 epochs, batch 64)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--epochs-alexnet", type=int, default=15, help="AlexNet epochs (default: 15)"
+    )
+    parser.add_argument(
+        "--n-per-class", type=int, default=1000, help="demo images per class (default: 1000)"
+    )
+    args = parser.parse_args(argv)
     keras.utils.set_random_seed(args.seed)
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        folder = make_demo(os.path.join(tmp, "demo"))
-        print(f"generation: 2000 images in {time.perf_counter() - start:.1f} s")
+        folder = make_demo(os.path.join(tmp, "demo"), n_per_class=args.n_per_class)
+        print(f"generation: {2 * args.n_per_class} images in {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()
         # The freshly generated folder, not the cache: the numbers describe this code's demo.
         bundle = load_data(str(folder), image_size=IMAGE_SIZE, batch_size=64, seed=args.seed)
@@ -92,8 +98,10 @@ def main() -> None:
     results = {}
     # Linear on raw pixels, twice: on the augmented pipeline, and on fixed centre crops
     # (reshuffled every epoch), whichever a reader considers the fair baseline.
+    stream = (bundle.train, bundle.val)
+    steps = bundle.steps_per_epoch
     results["linear (augmented)"] = fit(
-        linear_model(bundle.input_shape), bundle, args.epochs_linear, 1e-3
+        linear_model(bundle.input_shape), *stream, args.epochs_linear, 1e-3, steps
     )
     offset = (bundle.resize_size - IMAGE_SIZE) // 2
     crops = bundle.decoded.images[:, offset : offset + IMAGE_SIZE, offset : offset + IMAGE_SIZE]
@@ -104,12 +112,12 @@ def main() -> None:
     results["linear (centre crops)"] = fit(
         linear_model(bundle.input_shape), train, bundle.val, args.epochs_linear, 1e-3
     )
-    results["small CNN"] = fit(small_cnn(bundle.input_shape), bundle, args.epochs_cnn, 1e-3)
+    results["small CNN"] = fit(small_cnn(bundle.input_shape), *stream, args.epochs_cnn, 1e-3, steps)
     if args.alexnet:
         from keras_recipes.training import train as train_recipe
 
         recipe = get_recipe("default").with_overrides(
-            ["training.epochs=15", "training.batch_size=64"]
+            [f"training.epochs={args.epochs_alexnet}", "training.batch_size=64"]
         )
         start = time.perf_counter()
         run = train_recipe(
@@ -126,6 +134,7 @@ def main() -> None:
             f"({len(acc)} epochs, {result['seconds']:.0f} s)"
         )
         print(f"{'':24s} per epoch: {' '.join(f'{a:.2f}' for a in acc)}")
+    return results
 
 
 if __name__ == "__main__":

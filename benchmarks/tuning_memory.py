@@ -56,7 +56,7 @@ class Measured:
         return outcome
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=22, help="trials (default: 22)")
     parser.add_argument("--per-class", type=int, default=50, help="demo images per class")
@@ -67,7 +67,7 @@ def main() -> int:
         action="store_true",
         help="do not drop the trials' custom-gradient registrations (shows the leak)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from keras_recipes.data import make_demo
     from keras_recipes.recipes import get_recipe
