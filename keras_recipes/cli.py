@@ -34,7 +34,8 @@ EXIT_INTERRUPTED = 130
 # -- argument types: each names the flag, the value and what is valid -----------------------
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1, or an error naming the value."""
     try:
         value = int(text)
     except ValueError:
@@ -86,7 +87,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument(
         "--image-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"crop size fed to the model (default: {FULL_IMAGE_SIZE}; demo {DEMO_IMAGE_SIZE})",
     )
@@ -99,13 +100,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     training = parser.add_argument_group("training")
     training.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"epochs (default: the recipe's; demo {DEMO_EPOCHS})",
     )
     training.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"batch size (default: the recipe's; demo {DEMO_BATCH_SIZE})",
     )

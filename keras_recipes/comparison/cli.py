@@ -22,6 +22,7 @@ from keras_recipes.cli import (
     add_train_arguments,
     guarded,
     import_tensorflow_quietly,
+    positive_int,
     train_kwargs,
 )
 from keras_recipes.errors import ConfigError
@@ -58,7 +59,7 @@ def build_parser(prog: str = "keras-recipes compare") -> argparse.ArgumentParser
     )
     group.add_argument(
         "--seeds",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_SEEDS,
         metavar="N",
         help=f"seeds per recipe: --seed, --seed + 1, ... (default: {DEFAULT_SEEDS})",
@@ -89,16 +90,6 @@ def build_parser(prog: str = "keras-recipes compare") -> argparse.ArgumentParser
         elif action.dest == "epochs":
             action.help = "epochs of every run (default: each recipe's; demo 15)"
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keras_recipes.cli import add_train_arguments, guarded, import_tensorflow_quietly, train_kwargs
+from keras_recipes.cli import (
+    add_train_arguments,
+    guarded,
+    import_tensorflow_quietly,
+    positive_int,
+    train_kwargs,
+)
 from keras_recipes.errors import ConfigError
 
 if TYPE_CHECKING:  # the module itself imports keras-tuner only when it runs
@@ -66,7 +72,7 @@ def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--max-trials",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="points to try, invalid ones included; caps Hyperband's count "
@@ -74,7 +80,7 @@ def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--init-points",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="bayesian: random points before the GP takes over (default: a third of "
@@ -102,16 +108,6 @@ def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
         help="continue a run: finished trials are kept, a trial cut off mid-way runs again",
     )
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def build_config(args: argparse.Namespace) -> tuple[RecipeSearchConfig, Path, bool]:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
+from keras_recipes.training import prepare_run_dir
 from keras_recipes.tuning import distributed
 from keras_recipes.tuning.config import CONFIG_NAME as BO_CONFIG_NAME
 from keras_recipes.tuning.errors import last_line
@@ -259,7 +260,7 @@ def run_recipe_search(
     stream = sys.stdout if verbose else None
     run_dir = Path(run_dir)
     if role == "worker":
-        _make_dir(run_dir)
+        prepare_run_dir(run_dir)
     else:
         _claim_run_dir(config, run_dir, resume)
     oracle, plan = build_recipe_oracle(config)
@@ -365,19 +366,6 @@ def best_recipe(config: RecipeSearchConfig, best: dict[str, Any], finished: int)
 # -- run directory ---------------------------------------------------------------------------
 
 
-def _make_dir(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(
-            f"Cannot write the run directory {run_dir}: {err.strerror or err}. "
-            "Choose another with --out."
-        ) from None
-
-
 def _claim_run_dir(config: RecipeSearchConfig, run_dir: Path, resume: bool) -> None:
     if (run_dir / BO_CONFIG_NAME).exists():
         raise ConfigError(f"{run_dir} holds a train-with-bo run; choose another --out.")
@@ -397,7 +385,7 @@ def _claim_run_dir(config: RecipeSearchConfig, run_dir: Path, resume: bool) -> N
             f"{run_dir} already holds a keras-recipes tune run; continue it with "
             f"--resume {run_dir}, or choose another --out."
         )
-    _make_dir(run_dir)
+    prepare_run_dir(run_dir)
     config.save(run_dir)
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
+from keras_recipes.training import prepare_run_dir
 from keras_recipes.tuning import distributed
 from keras_recipes.tuning.config import CONFIG_NAME, TuningConfig, check_same_identity
 from keras_recipes.tuning.errors import TrialsFailedError, last_line
@@ -130,7 +131,7 @@ def run_search(
     stream = sys.stdout if verbose else None
     run_dir = Path(run_dir)
     if role == "worker":
-        _make_dir(run_dir)
+        prepare_run_dir(run_dir)
     else:
         _claim_run_dir(config, run_dir, resume)
 
@@ -291,19 +292,6 @@ def _drop_finished_retries(oracle) -> None:
 # -- run directory ---------------------------------------------------------------------------
 
 
-def _make_dir(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(
-            f"Cannot write the run directory {run_dir}: {err.strerror or err}. "
-            "Choose another with --out."
-        ) from None
-
-
 def _claim_run_dir(config: TuningConfig, run_dir: Path, resume: bool) -> None:
     if resume:
         saved = TuningConfig.load(run_dir)
@@ -313,7 +301,7 @@ def _claim_run_dir(config: TuningConfig, run_dir: Path, resume: bool) -> None:
             f"{run_dir} already holds a tuning run; continue it with --resume {run_dir}, "
             "or choose another --out."
         )
-    _make_dir(run_dir)
+    prepare_run_dir(run_dir)
     config.save(run_dir)
 
 
