@@ -27,12 +27,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework import config as tf_config
 
 from keras_recipes.models import alexnet, check_image_size
-from keras_recipes.optimization import build_optimizer
 from keras_recipes.recipes import get_recipe
-from keras_recipes.training import mixed_precision_policy
+from keras_recipes.training import compile_model, mixed_precision_policy
 
 SETUPS = {
     "float32": ("float32", False),
@@ -55,24 +53,18 @@ def device_name() -> str:
 
 
 def build(image_size: int, width: float, batch_size: int, policy: str, jit: bool):
-    """The model and optimizer train() makes for alexnet2012, under `policy`."""
+    """The model and optimizer train() makes for alexnet2012, mixed unless `policy` is float32."""
     recipe = get_recipe("alexnet2012").replace(training={"batch_size": batch_size})
     keras.utils.set_random_seed(0)
-    # As train() does: Keras runs no XLA step while op determinism is on.
-    tf_config.disable_op_determinism()
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        model = alexnet(recipe, (image_size, image_size, 3), 2, width=width)
-        model.compile(
-            optimizer=build_optimizer(recipe, steps_per_epoch=100),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=jit,
-        )
-    finally:
-        keras.config.set_dtype_policy(previous)
-    return model
+    return compile_model(
+        recipe,
+        (image_size, image_size, 3),
+        2,
+        steps_per_epoch=100,
+        builder=lambda r, shape, n: alexnet(r, shape, n, width=width),
+        mixed_precision=policy != "float32",
+        jit_compile=jit,
+    )
 
 
 def main(argv=None) -> dict[str, float]:

@@ -47,8 +47,8 @@ from keras_recipes.data import DataBundle, load_data, resolve_source
 from keras_recipes.data.decode import decode_image
 from keras_recipes.errors import ConfigError, KerasRecipesError
 from keras_recipes.models import alexnet, check_image_size
-from keras_recipes.optimization import build_optimizer
 from keras_recipes.recipes import Recipe, get_recipe
+from keras_recipes.training import compile_model
 
 END_TO_END, MODEL_ONLY, NAIVE = "end-to-end", "model-only", "naive"
 FEED_LABELS = {
@@ -118,11 +118,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def build_model(recipe: Recipe, bundle: DataBundle, width: float, seed: int) -> keras.Model:
     """The recipe's AlexNet, compiled as `train()` compiles it."""
     keras.utils.set_random_seed(seed)
-    model = alexnet(recipe, bundle.input_shape, bundle.num_classes, width=width)
-    model.compile(
-        optimizer=build_optimizer(recipe, bundle.steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    model = compile_model(
+        recipe,
+        bundle.input_shape,
+        bundle.num_classes,
+        bundle.steps_per_epoch,
+        builder=lambda r, shape, n: alexnet(r, shape, n, width=width),
     )
     model.make_train_function()
     return model

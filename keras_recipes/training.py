@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import platform
@@ -222,15 +221,14 @@ def train(
             seed=seed,
         )
 
-    builder = model_builder or _alexnet_builder(width)
-    policy = mixed_precision_policy() if mixed_precision else "float32"
-    with strategy.scope(), _dtype_policy(policy):
-        model = builder(trained, bundle.input_shape, len(bundle.class_names))
-        # A mixed_float16 model gets a LossScaleOptimizer from compile() itself.
-        model.compile(
-            optimizer=build_optimizer(trained, bundle.steps_per_epoch),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
+    with strategy.scope():
+        model = compile_model(
+            trained,
+            bundle.input_shape,
+            len(bundle.class_names),
+            bundle.steps_per_epoch,
+            builder=model_builder or _alexnet_builder(width),
+            mixed_precision=mixed_precision,
             jit_compile=jit_compile,
         )
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -285,7 +283,7 @@ def train(
     summary = _summary(trained, bundle, model, history, seed, image_size, width)
     summary["train_images_per_second"] = round(meter.images_per_second, 2)
     summary["distribution"] = {"strategy": strategy_name(strategy), **replicas}
-    summary["dtype_policy"] = policy
+    summary["dtype_policy"] = model.dtype_policy.name
     summary["jit_compile"] = bool(model.jit_compile)
     summary["deterministic"] = deterministic
     summary["status"] = "interrupted" if interrupted else _status(history, cfg.epochs)
@@ -316,16 +314,48 @@ def mixed_precision_policy() -> str:
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
-@contextlib.contextmanager
-def _dtype_policy(name: str):
-    # Layers take the global policy when they are built; set it for the build only, so one
-    # mixed-precision run leaves the next train() in the same process at float32.
+def compile_model(
+    recipe: Recipe,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    steps_per_epoch: int,
+    *,
+    builder: ModelBuilder | None = None,
+    mixed_precision: bool = False,
+    jit_compile: bool = False,
+) -> keras.Model:
+    """The model `train()` fits, compiled as `train()` compiles it (in the caller's scope).
+
+    The recipe's optimizer, sparse categorical cross-entropy and accuracy. A mixed_float16
+    model gets its LossScaleOptimizer from `compile()` itself.
+
+    Example:
+
+    >>> from keras_recipes.recipes import get_recipe
+    >>> model = compile_model(get_recipe("relu"), (64, 64, 3), 2, 10, jit_compile=True)
+    >>> model.jit_compile, model.dtype_policy.name
+    (True, 'float32')
+    """
+    if jit_compile:
+        # Keras quietly compiles without XLA while op determinism is on.
+        tf_config.disable_op_determinism()
+    builder = builder or _alexnet_builder(1.0)
+    policy = mixed_precision_policy() if mixed_precision else "float32"
+    # Layers take the global policy when they are built; set it for the build only, so a
+    # mixed-precision model leaves the next one in the same process at float32.
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
+    keras.config.set_dtype_policy(policy)
     try:
-        yield
+        model = builder(recipe, input_shape, num_classes)
     finally:
         keras.config.set_dtype_policy(previous)
+    model.compile(
+        optimizer=build_optimizer(recipe, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    return model
 
 
 def _status(history: pd.DataFrame, epochs: int) -> str:

@@ -67,6 +67,16 @@ def check_choice(name: str, value, choices: tuple[str, ...]) -> str:
     return value
 
 
+def check_state(state, keys: tuple[str, ...]) -> None:
+    """Checks that `state` is a dict with exactly `keys`, as a callback's get_state() gives."""
+    if not isinstance(state, dict) or set(state) != set(keys):
+        received = sorted(state) if isinstance(state, dict) else state
+        raise ValueError(
+            f"Argument `state` must be a dict with keys {list(keys)}, as "
+            f"returned by get_state(). Received keys: {received}"
+        )
+
+
 def inner_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
     """The optimizer that owns the hyperparameters.
 

@@ -230,12 +230,7 @@ class PerformanceScheduler(keras.callbacks.Callback):
         Args:
             state: dict. A `get_state()` result, possibly through JSON.
         """
-        if not isinstance(state, dict) or set(state) != set(_STATE_KEYS):
-            keys = sorted(state) if isinstance(state, dict) else state
-            raise ValueError(
-                f"Argument `state` must be a dict with keys {list(_STATE_KEYS)}, as "
-                f"returned by get_state(). Received keys: {keys}"
-            )
+        _common.check_state(state, _STATE_KEYS)
         best = state["best"]
         if best is None:
             best = -math.inf if self._maximize else math.inf

@@ -7,6 +7,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_recipes.callbacks import _common
+
 _STATE_KEYS = ("wait", "best", "best_epoch", "best_weights_file")
 
 
@@ -88,10 +90,5 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         Args:
             state: dict. A `get_state()` result, possibly through JSON.
         """
-        if not isinstance(state, dict) or set(state) != set(_STATE_KEYS):
-            keys = sorted(state) if isinstance(state, dict) else state
-            raise ValueError(
-                f"Argument `state` must be a dict with keys {list(_STATE_KEYS)}, as "
-                f"returned by get_state(). Received keys: {keys}"
-            )
+        _common.check_state(state, _STATE_KEYS)
         self._pending = dict(state)
