@@ -12,8 +12,9 @@ Batch and learning rate. `training.batch_size` is the global batch: every step s
 evenly across the replicas, the gradients are averaged over the whole batch, and one step is
 the same update as on one device, so the learning rate stays the recipe's. With
 `batch_per_replica=True` the recipe's batch is instead what each replica computes; the
-global batch grows to `batch_size * replicas`, and the learning rate (and a schedule's floor,
-`schedule.min_lr`) is multiplied by the same factor: the linear scaling rule ("when the
+global batch grows to `batch_size * replicas`, and the learning rate (and every rate a
+schedule sets: a piecewise schedule's `schedule.values`, the floor `schedule.min_lr`) is
+multiplied by the same factor: the linear scaling rule ("when the
 minibatch size is multiplied by k, multiply the learning rate by k", Goyal et al. 2017).
 """
 
@@ -214,10 +215,15 @@ def scale_for_replicas(
     batch = recipe.training.batch_size
     if batch_per_replica and replicas > 1:
         global_batch = batch * replicas
+        schedule = recipe.schedule
         recipe = recipe.replace(
             training={"batch_size": global_batch},
             optimizer={"learning_rate": recipe.optimizer.learning_rate * replicas},
-            schedule={"min_lr": recipe.schedule.min_lr * replicas},
+            # Every rate a schedule sets is scaled, the piecewise rates and the floor too.
+            schedule={
+                "min_lr": schedule.min_lr * replicas,
+                "values": [value * replicas for value in schedule.values],
+            },
         )
         scale = replicas
     else:

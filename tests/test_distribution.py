@@ -15,6 +15,7 @@ import pytest
 from keras_recipes import cli, distribution
 from keras_recipes.data.demo import make_demo
 from keras_recipes.errors import ConfigError
+from keras_recipes.optimization import learning_rate
 from keras_recipes.recipes import get_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +88,22 @@ def test_batch_per_replica_scales_batch_learning_rate_and_floor_linearly():
     assert scaled.optimizer.learning_rate == pytest.approx(0.15)
     assert scaled.schedule.min_lr == pytest.approx(3e-4)
     assert info["per_replica_batch"] == 32 and info["learning_rate_scale"] == 3
+
+
+def test_batch_per_replica_scales_every_rate_of_a_piecewise_schedule():
+    recipe = get_recipe("default").replace(
+        training={"batch_size": 32},
+        schedule={"name": "piecewise", "boundaries": [2, 4], "values": [0.1, 0.01, 0.001]},
+    )
+    scaled, _ = distribution.scale_for_replicas(recipe, 3, batch_per_replica=True)
+    steps_per_epoch = 5
+    one = learning_rate(recipe, steps_per_epoch)
+    three = learning_rate(scaled, steps_per_epoch)
+    # The rate the optimizer uses at every step of 6 epochs, before and after the boundaries.
+    steps = range(6 * steps_per_epoch)
+    expected = [3 * float(one(step)) for step in steps]
+    np.testing.assert_allclose([float(three(step)) for step in steps], expected, rtol=1e-6)
+    assert float(three(0)) == pytest.approx(0.3) and float(three(29)) == pytest.approx(0.003)
 
 
 def test_a_batch_that_does_not_split_evenly_is_an_error():
