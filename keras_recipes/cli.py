@@ -1,7 +1,8 @@
 """Command line: `keras-recipes train ...` (also `python train.py ...`) and `keras-recipes list`.
 
-Defaults < recipe file < `--set` / flags. One function, `train_kwargs`, turns parsed
-arguments into `train()` arguments, so library code never sees argparse.
+The recipe's values < the demo defaults (demo data only) < `--set` < the dedicated flags
+(`resolve_recipe`). One function, `train_kwargs`, turns parsed arguments into `train()`
+arguments, so library code never sees argparse.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from keras_recipes.errors import ConfigError, KerasRecipesError
+from keras_recipes.seeds import seed_problem
 
 # The choices of --distribute; keras_recipes.distribution imports TensorFlow, this must not.
 DISTRIBUTE_CHOICES = ("auto", "none", "mirrored", "multi-worker")
@@ -45,11 +47,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def _int(text: str) -> int:
+def seed_value(text: str) -> int:
+    """argparse type: a seed, by the one rule of `keras_recipes.seeds`."""
     try:
-        return int(text)
+        value: Any = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        value = text
+    problem = seed_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -62,59 +69,53 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The recipe, data, training and output flags shared by train, tuning and compare."""
+#: Help of the shared flags, by destination; a command may reword some (`add_train_arguments`).
+TRAIN_HELP = {
+    "recipe": "registered recipe name or path to a .toml file (default: default)",
+    "overrides": "override a recipe field, e.g. optimizer.learning_rate=0.02 (repeatable)",
+    "data": "demo, a folder (Kaggle cat.N.jpg/dog.N.jpg or one sub-folder per class), "
+    "or tfds:NAME (default: demo, with the CPU-sized AlexNet)",
+    "image_size": f"crop size fed to the model (default: {FULL_IMAGE_SIZE}; demo "
+    f"{DEMO_IMAGE_SIZE})",
+    "width": f"AlexNet width multiplier (default: 1.0; demo {DEMO_WIDTH})",
+    "epochs": f"epochs (default: the recipe's; demo {DEMO_EPOCHS})",
+    "batch_size": f"batch size (default: the recipe's; demo {DEMO_BATCH_SIZE})",
+    "seed": "random seed (default: 0)",
+    "out": "run directory (default: runs/<recipe>-<timestamp>)",
+}
+
+
+def add_train_arguments(
+    parser: argparse.ArgumentParser, help_text: Mapping[str, str] | None = None
+) -> None:
+    """The recipe, data, training and output flags shared by train, tuning and compare.
+
+    Args:
+        parser: argparse.ArgumentParser. Gets the flags, in groups.
+        help_text: mapping or None. Destination -> help text, for the flags a command reads its
+            own way (`argparse.SUPPRESS` hides one); the others keep `TRAIN_HELP`'s.
+    """
+    text = {**TRAIN_HELP, **(help_text or {})}
     recipe = parser.add_argument_group("recipe")
-    recipe.add_argument(
-        "--recipe",
-        default="default",
-        help="registered recipe name or path to a .toml file (default: default)",
-    )
+    recipe.add_argument("--recipe", default="default", help=text["recipe"])
     recipe.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a recipe field, e.g. optimizer.learning_rate=0.02 (repeatable)",
+        help=text["overrides"],
     )
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--data",
-        default=None,
-        help="demo, a folder (Kaggle cat.N.jpg/dog.N.jpg or one sub-folder per class), "
-        "or tfds:NAME (default: demo, with the CPU-sized AlexNet)",
-    )
-    data.add_argument(
-        "--image-size",
-        type=positive_int,
-        default=None,
-        help=f"crop size fed to the model (default: {FULL_IMAGE_SIZE}; demo {DEMO_IMAGE_SIZE})",
-    )
-    data.add_argument(
-        "--width",
-        type=_positive_float,
-        default=None,
-        help=f"AlexNet width multiplier (default: 1.0; demo {DEMO_WIDTH})",
-    )
+    data.add_argument("--data", default=None, help=text["data"])
+    data.add_argument("--image-size", type=positive_int, default=None, help=text["image_size"])
+    data.add_argument("--width", type=_positive_float, default=None, help=text["width"])
     training = parser.add_argument_group("training")
-    training.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=None,
-        help=f"epochs (default: the recipe's; demo {DEMO_EPOCHS})",
-    )
-    training.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=None,
-        help=f"batch size (default: the recipe's; demo {DEMO_BATCH_SIZE})",
-    )
-    training.add_argument("--seed", type=_int, default=0, help="random seed (default: 0)")
+    training.add_argument("--epochs", type=positive_int, default=None, help=text["epochs"])
+    training.add_argument("--batch-size", type=positive_int, default=None, help=text["batch_size"])
+    training.add_argument("--seed", type=seed_value, default=0, help=text["seed"])
     output = parser.add_argument_group("output")
-    output.add_argument(
-        "--out", default=None, help="run directory (default: runs/<recipe>-<timestamp>)"
-    )
+    output.add_argument("--out", default=None, help=text["out"])
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,19 +183,18 @@ def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
 
 
 def resolve_recipe(args: argparse.Namespace):
-    """The recipe after `--set`, `--epochs` and `--batch-size` (and demo defaults)."""
+    """The recipe to train: the recipe's own < the demo defaults < `--set` < `--epochs` and
+    `--batch-size`."""
     from keras_recipes.recipes import get_recipe
 
-    recipe = get_recipe(args.recipe).with_overrides(list(args.overrides))
-    demo = args.data in (None, "demo")
-    training: dict[str, Any] = {}
-    epochs = args.epochs or (DEMO_EPOCHS if demo else None)
-    batch_size = args.batch_size or (DEMO_BATCH_SIZE if demo else None)
-    if epochs:
-        training["epochs"] = epochs
-    if batch_size:
-        training["batch_size"] = batch_size
-    return recipe.replace(training=training) if training else recipe
+    recipe = get_recipe(args.recipe)
+    if args.data in (None, "demo"):
+        # The CPU-sized demo trains in minutes with these; what the user sets still wins.
+        recipe = recipe.replace(training={"epochs": DEMO_EPOCHS, "batch_size": DEMO_BATCH_SIZE})
+    recipe = recipe.with_overrides(list(args.overrides))
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size}
+    given = {key: value for key, value in flags.items() if value is not None}
+    return recipe.replace(training=given) if given else recipe
 
 
 def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -284,8 +284,6 @@ def _resumed_args(args: argparse.Namespace, parser_defaults: dict[str, Any]) -> 
 
 def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None = None) -> int:
     """Runs one training from parsed flags; returns the exit code."""
-    import json
-
     if args.list_recipes:
         print(recipes_table())
         return 0
@@ -303,35 +301,22 @@ def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None =
             flush=True,
         )
     from keras_recipes.run_recorder import backup_epoch
-    from keras_recipes.training import (
-        TrainingInterrupted,
-        default_run_dir,
-        find_learning_rate,
-        prepare_run_dir,
-        train,
-    )
+    from keras_recipes.training import TrainingInterrupted, default_run_dir, train
 
     run_dir = Path(args.out) if args.out else default_run_dir(recipe)
     if args.find_lr:
-        prepare_run_dir(run_dir)
-        finder = find_learning_rate(
-            **kwargs, plot_path=run_dir / "lr_finder.png", verbose=_fit_verbosity()
-        )
-        suggestion = finder.suggestion()
-        print(
-            f"LR range test over {len(finder.history['lr'])} batches; plot: "
-            f"{run_dir / 'lr_finder.png'}\n"
-            f"suggested_max_lr={suggestion:.3g} (a tenth of the rate where the loss turns "
-            f"up); train with --set optimizer.learning_rate={suggestion:.3g}"
-        )
-        return 0
+        return _find_lr(kwargs, run_dir)
+    callbacks = []
     if not resume and backup_epoch(run_dir) is None:
-        prepare_run_dir(run_dir)
-        settings = {k: getattr(args, k) for k in _RUN_SETTINGS}
-        (run_dir / COMMAND_FILE).write_text(json.dumps({**settings, "out": str(run_dir)}))
+        callbacks.append(_command_writer(args, run_dir))
     try:
         result = train(
-            **kwargs, run_dir=run_dir, tta=args.tta, verbose=_fit_verbosity(), resume=resume
+            **kwargs,
+            run_dir=run_dir,
+            tta=args.tta,
+            callbacks=callbacks,
+            verbose=_fit_verbosity(),
+            resume=resume,
         )
     except TrainingInterrupted as stop:
         print(
@@ -351,6 +336,40 @@ def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None =
         )
     print(final_line(summary, run_dir))
     return EXIT_DIVERGED if result.status == "diverged" else 0
+
+
+def _command_writer(args: argparse.Namespace, run_dir: Path):
+    """A callback that writes the flags `--resume` reads into `run_dir` as training begins.
+
+    `train()` creates `run_dir` once the recipe, flags and data have passed its checks, just
+    before the first epoch; writing `command.json` then, and not before `train()` runs, leaves
+    no folder behind after bad input, yet a run killed in its first epoch can resume.
+    """
+    import json
+
+    import keras
+
+    settings = {k: getattr(args, k) for k in _RUN_SETTINGS}
+    text = json.dumps({**settings, "out": str(run_dir)})
+    path = run_dir / COMMAND_FILE
+    return keras.callbacks.LambdaCallback(on_train_begin=lambda logs: path.write_text(text))
+
+
+def _find_lr(kwargs: dict[str, Any], run_dir: Path) -> int:
+    """`--find-lr`: the LR range test; `run_dir` gets only the plot, made after the sweep."""
+    from keras_recipes.training import check_run_dir, find_learning_rate, prepare_run_dir
+
+    check_run_dir(run_dir)  # an unwritable --out fails now, not after the sweep
+    finder = find_learning_rate(**kwargs, verbose=_fit_verbosity())
+    plot = prepare_run_dir(run_dir) / "lr_finder.png"
+    finder.plot(plot)
+    suggestion = finder.suggestion()
+    print(
+        f"LR range test over {len(finder.history['lr'])} batches; plot: {plot}\n"
+        f"suggested_max_lr={suggestion:.3g} (a tenth of the rate where the loss turns "
+        f"up); train with --set optimizer.learning_rate={suggestion:.3g}"
+    )
+    return 0
 
 
 def final_line(summary: dict[str, Any], run_dir: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ from keras_recipes.run_recorder import (
     load_resume_point,
     restore_seed_states,
 )
+from keras_recipes.seeds import check_seed
 from keras_recipes.train_result import TrainResult
 
 ModelBuilder = Callable[[Recipe, tuple[int, int, int], int], keras.Model]
@@ -64,6 +66,28 @@ class TrainingInterrupted(KeyboardInterrupt):
 def default_run_dir(recipe: Recipe, root: str | Path = "runs") -> Path:
     """`runs/<recipe>-<YYYYmmdd-HHMMSS>`."""
     return Path(root) / f"{recipe.name}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def check_run_dir(run_dir: str | Path) -> Path:
+    """Raises a `ConfigError` now when `run_dir` could not be created; creates nothing.
+
+    The nearest folder that exists on the way to `run_dir` must be a writable folder. Bad
+    input is found before anything is computed, and leaves no folder behind.
+    """
+    run_dir = Path(run_dir)
+    existing = run_dir.absolute()
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    if problem:
+        raise ConfigError(
+            f"Cannot write the run directory {run_dir}: {problem}. Choose another with --out."
+        )
+    return run_dir
 
 
 def prepare_run_dir(run_dir: str | Path) -> Path:
@@ -131,8 +155,11 @@ def train(
             already loaded (the tuner loads once and passes it to every trial).
         image_size: int. Crop size fed to the model (227 for the original).
         width: float. AlexNet width multiplier.
-        seed: int. Seeds weights, split, shuffling and augmentation.
-        run_dir: path or None. Where artefacts go; None writes nothing to disk.
+        seed: int. Seeds weights, split, shuffling and augmentation; in
+            `0..keras_recipes.seeds.MAX_SEED`.
+        run_dir: path or None. Where artefacts go; None writes nothing to disk. It is made
+            once the recipe, the settings and the data have passed their checks, just
+            before the first epoch, so bad input leaves no folder behind.
         tta: bool or None. 10-crop test-time augmentation for the test split; None follows
             `recipe.training.evaluation`.
         callbacks: extra Keras callbacks, run after the toolkit's own.
@@ -173,6 +200,7 @@ def train(
     """
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy = resolve_strategy(distribute)
+    check_seed(seed)
     run_dir = worker_run_dir(run_dir, worker_role(strategy))
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
@@ -191,8 +219,7 @@ def train(
             "Continue it with --resume, or choose another --out."
         )
     if run_dir is not None:
-        run_dir = prepare_run_dir(run_dir)
-        recipe.to_toml(run_dir / "recipe.toml")  # now, so a killed run can be replayed
+        check_run_dir(run_dir)  # created below, once the data and the model are known good
     cfg = trained.training
     keras.utils.set_random_seed(seed)
     # Set both ways, since the setting is global: Keras quietly drops XLA while determinism
@@ -233,6 +260,9 @@ def train(
         )
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             prepare_multi_worker_fit(model, bundle.train.element_spec)
+    if run_dir is not None:
+        run_dir = prepare_run_dir(run_dir)
+        recipe.to_toml(run_dir / "recipe.toml")  # before the first epoch: a killed run replays
 
     schedulers = schedule_callbacks(trained)
     stateful = {type(cb).__name__: cb for cb in schedulers}
@@ -447,6 +477,8 @@ def find_learning_rate(
 
     The recipe's schedule is replaced by a constant rate (the finder drives the rate) and
     enough epochs are given to cover `num_steps` batches; the finder stops the run itself.
+    Each epoch's last batch may be smaller than the others: the finder is told the global
+    batch and the epoch's size, and recovers that batch's loss weighted by its size.
 
     `device` takes train()'s `distribute`, `batch_per_replica`, `mixed_precision` and
     `jit_compile`.
@@ -456,6 +488,12 @@ def find_learning_rate(
     """
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
+    check_seed(seed)
+    # The global batch, as train() will scale it; the strategy is made once per process.
+    strategy = resolve_strategy(device.pop("distribute", "none"))
+    batch = scale_for_replicas(
+        recipe, strategy.num_replicas_in_sync, device.get("batch_per_replica", False)
+    )[0].training.batch_size
     if isinstance(data, DataBundle):
         bundle = data
     else:
@@ -467,12 +505,18 @@ def find_learning_rate(
             preprocessing=recipe.training.preprocessing,
             seed=seed,
         )
-    steps_per_epoch = math.ceil(bundle.num_train / recipe.training.batch_size)
+    steps_per_epoch = math.ceil(bundle.num_train / batch)
     sweep = recipe.replace(
         schedule={"name": "constant"},
         training={"epochs": math.ceil(num_steps / steps_per_epoch), "early_stopping_patience": 0},
     )
-    finder = LRFinder(min_lr=min_lr, max_lr=max_lr, num_steps=num_steps)
+    finder = LRFinder(
+        min_lr=min_lr,
+        max_lr=max_lr,
+        num_steps=num_steps,
+        batch_size=batch,
+        samples_per_epoch=bundle.num_train,
+    )
     train(
         sweep,
         bundle,
@@ -482,6 +526,7 @@ def find_learning_rate(
         tta=False,
         callbacks=[finder],
         verbose=verbose,
+        distribute=strategy,
         **device,
     )
     if plot_path is not None:

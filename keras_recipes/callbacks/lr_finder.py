@@ -42,7 +42,11 @@ class LRFinder(keras.callbacks.Callback):
     the whole test.
 
     The sweep is meant for one `fit()`; it needs a float learning rate (not a
-    `LearningRateSchedule`) and batches of equal size (see `on_train_batch_end`).
+    `LearningRateSchedule`). Keras logs a running mean of the loss, weighted by batch
+    size, from which each batch's loss is recovered: with batches of equal size nothing
+    more is needed; when each epoch ends with a smaller batch (`fit(x, y, batch_size)`
+    on arrays, or a pipeline that keeps the remainder), give `batch_size` and
+    `samples_per_epoch` so the recovery weighs the short batch by its size.
 
     Example:
 
@@ -73,6 +77,12 @@ class LRFinder(keras.callbacks.Callback):
             Defaults to `0.98`.
         divergence_factor: float. Stop when the smoothed loss exceeds this multiple
             of its best, > 1. Defaults to `4.0`.
+        batch_size: int or None. The (global) batch size, >= 1, when an epoch's last
+            batch can be smaller; give `samples_per_epoch` with it. Defaults to `None`
+            (every batch the same size).
+        samples_per_epoch: int or None. Samples in one epoch, >= 1; the last batch
+            holds `samples_per_epoch % batch_size` of them when that is not 0.
+            Defaults to `None`.
     """
 
     def __init__(
@@ -82,8 +92,23 @@ class LRFinder(keras.callbacks.Callback):
         num_steps: int = 100,
         smoothing: float = 0.98,
         divergence_factor: float = 4.0,
+        batch_size: int | None = None,
+        samples_per_epoch: int | None = None,
     ):
         super().__init__()
+        if (batch_size is None) != (samples_per_epoch is None):
+            raise ValueError(
+                "Arguments `batch_size` and `samples_per_epoch` go together: give both "
+                "(an epoch's last batch may be smaller) or neither (equal batches). "
+                f"Received: batch_size={batch_size}, samples_per_epoch={samples_per_epoch}"
+            )
+        self.batch_size = None
+        self.samples_per_epoch = None
+        if batch_size is not None:
+            self.batch_size = _common.check_int("batch_size", batch_size, low=1)
+            self.samples_per_epoch = _common.check_int(
+                "samples_per_epoch", samples_per_epoch, low=1
+            )
         self.min_lr = _common.check_real("min_lr", min_lr, low=0.0, low_open=True)
         self.max_lr = _common.check_real("max_lr", max_lr, low=0.0, low_open=True)
         if self.max_lr <= self.min_lr:
@@ -151,14 +176,14 @@ class LRFinder(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         # Keras 3 reports in `logs["loss"]` the mean of the epoch so far, not the
-        # batch's loss: with equal-size batches, after n batches of the epoch
-        # mean_n = (loss_1 + ... + loss_n) / n, so the losses since the previous call
-        # (one batch, or `steps_per_execution` of them) average
-        # (mean_n * n - mean_m * m) / (n - m). `batch` (the last batch index) and
-        # the mean both restart each epoch. A smaller last batch of an epoch gets a
-        # slightly wrong loss; `find()` feeds equal batches.
+        # batch's loss, each batch weighted by its size: after the first n samples
+        # of the epoch mean_n = (b_1 loss_1 + ... + b_k loss_k) / n, so the samples
+        # since the previous call (one batch, or `steps_per_execution` of them)
+        # average (mean_n * n - mean_m * m) / (n - m). With equal batches, counting
+        # batches instead of samples gives the same. `batch` (the last batch index)
+        # and the mean both restart each epoch.
         mean = float(logs["loss"])
-        count = batch + 1
+        count = self._samples_through(batch)
         loss = (mean * count - self._previous_mean * self._previous_count) / max(
             count - self._previous_count, 1
         )
@@ -177,6 +202,13 @@ class LRFinder(keras.callbacks.Callback):
         self._best_smoothed = min(self._best_smoothed, smoothed)
         if diverged or self._step >= self.num_steps:
             self.model.stop_training = True
+
+    def _samples_through(self, batch: int) -> int:
+        # Samples of the epoch up to and including batch index `batch`, or batches when
+        # all batches are the same size (the weights then cancel out).
+        if self.batch_size is None:
+            return batch + 1
+        return min((batch + 1) * self.batch_size, self.samples_per_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._previous_mean, self._previous_count = 0.0, 0
@@ -282,6 +314,8 @@ class LRFinder(keras.callbacks.Callback):
             "num_steps": self.num_steps,
             "smoothing": self.smoothing,
             "divergence_factor": self.divergence_factor,
+            "batch_size": self.batch_size,
+            "samples_per_epoch": self.samples_per_epoch,
         }
 
     @classmethod

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from keras_recipes.cli import (
+    DEMO_EPOCHS,
     DEVICE_OPTIONS,
     EXIT_INTERRUPTED,
     add_device_arguments,
@@ -26,6 +27,7 @@ from keras_recipes.cli import (
     train_kwargs,
 )
 from keras_recipes.errors import ConfigError
+from keras_recipes.seeds import seed_problem
 
 DEFAULT_SEEDS = 3
 
@@ -71,24 +73,20 @@ def build_parser(prog: str = "keras-recipes compare") -> argparse.ArgumentParser
         help="also report 10-crop test accuracy for every run (default: off, so every "
         "recipe is evaluated and timed the same way)",
     )
-    add_train_arguments(parser)
+    add_train_arguments(
+        parser,
+        help_text={
+            # train.py's --recipe: refused in run() with a pointer to --recipes.
+            "recipe": argparse.SUPPRESS,
+            "out": "output folder; rerun with the same one to resume (default: "
+            "runs/compare-<timestamp>)",
+            "seed": "first seed; it also draws the data split (default: 0)",
+            "overrides": "override a field of every recipe, e.g. training.epochs=5 (repeatable)",
+            "epochs": f"epochs of every run (default: each recipe's; demo {DEMO_EPOCHS})",
+        },
+    )
+    parser.set_defaults(recipe=None)
     add_device_arguments(parser)
-    for action in parser._actions:
-        if action.dest == "recipe":
-            # train.py's --recipe: refused below with a pointer to --recipes.
-            action.help = argparse.SUPPRESS
-            action.default = None
-        elif action.dest == "out":
-            action.help = (
-                "output folder; rerun with the same one to resume (default: "
-                "runs/compare-<timestamp>)"
-            )
-        elif action.dest == "seed":
-            action.help = "first seed; it also draws the data split (default: 0)"
-        elif action.dest == "overrides":
-            action.help = "override a field of every recipe, e.g. training.epochs=5 (repeatable)"
-        elif action.dest == "epochs":
-            action.help = "epochs of every run (default: each recipe's; demo 15)"
     return parser
 
 
@@ -98,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"compare takes --recipes NAME [NAME ...], not --recipe; got --recipe {args.recipe}."
         )
-    if not 0 <= args.seed < 2**32 - args.seeds:
-        raise ConfigError(f"--seed must be in 0..2**32-1-seeds; got {args.seed}.")
     recipes, kwargs = [], {}
     for name in args.recipes:  # every name resolved (and checked) before anything trains
         one = copy.copy(args)
@@ -156,7 +152,12 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, prog: str = "keras-recipes compare") -> int:
     """Entry point of `keras-recipes compare`."""
-    args = build_parser(prog).parse_args(argv)
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    # The seed rule, for the last seed as well as the first (argparse checked the first).
+    problem = seed_problem(args.seed, count=args.seeds)
+    if problem is not None:
+        parser.error(f"argument --seed: {problem} (--seed {args.seed} --seeds {args.seeds})")
     import_tensorflow_quietly()
     return guarded(run, args)
 

@@ -27,6 +27,7 @@ from keras_recipes.comparison.plot import plot_validation_curves
 from keras_recipes.comparison.table import summarize
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe, get_recipe
+from keras_recipes.seeds import check_seed
 
 SETTINGS_NAME = "comparison.json"
 RUNS_CSV = "comparison.csv"
@@ -132,6 +133,7 @@ def compare_recipes(
     """
     from keras_recipes.data import DataBundle, load_data
     from keras_recipes.models import check_image_size
+    from keras_recipes.training import prepare_run_dir
 
     resolved = resolve_recipes(recipes)
     seed_list = _seed_list(seeds)
@@ -153,18 +155,20 @@ def compare_recipes(
         f"{out}: {len(pairs) - len(todo)} finished earlier, {len(todo)} to train",
     )
     trained: list[tuple[str, int]] = []
+    bundle = data
+    if todo and not isinstance(data, DataBundle):
+        # Loaded (and so checked) before `out` is made: bad data leave no folder behind.
+        first = resolved[0].training
+        bundle = load_data(
+            data,
+            image_size=image_size,
+            batch_size=first.batch_size,
+            preprocessing=first.preprocessing,
+            seed=seed_list[0],
+        )
+    prepare_run_dir(out)
+    (out / SETTINGS_NAME).write_text(json.dumps(settings, indent=2) + "\n")
     if todo:
-        if isinstance(data, DataBundle):
-            bundle = data
-        else:
-            first = resolved[0].training
-            bundle = load_data(
-                data,
-                image_size=image_size,
-                batch_size=first.batch_size,
-                preprocessing=first.preprocessing,
-                seed=seed_list[0],
-            )
         for index, (recipe, seed) in enumerate(pairs, 1):
             if (recipe, seed) not in todo:
                 continue
@@ -302,8 +306,10 @@ def _brief(summary: dict[str, Any]) -> str:
 
 
 def _check_out(out: Path, settings: dict[str, Any], pairs) -> None:
-    from keras_recipes.training import prepare_run_dir
+    """Raises a ConfigError when `out` holds another comparison or cannot be made."""
+    from keras_recipes.training import check_run_dir
 
+    check_run_dir(out)
     path = out / SETTINGS_NAME
     if path.is_file():
         try:
@@ -329,8 +335,6 @@ def _check_out(out: Path, settings: dict[str, Any], pairs) -> None:
                 "(different fields, e.g. --epochs or --set). Use another --out, or the "
                 "settings of the first run."
             )
-    prepare_run_dir(out)
-    path.write_text(json.dumps(settings, indent=2) + "\n")
 
 
 def _describe_data(data: Any) -> Any:
@@ -368,7 +372,7 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
         if seeds < 1:
             raise ConfigError(f"--seeds must be a positive integer; got {seeds}.")
         return list(range(seeds))
-    seed_list = [int(s) for s in seeds]
+    seed_list = [check_seed(s, name="seeds") for s in seeds]
     if not seed_list or len(set(seed_list)) != len(seed_list):
         raise ConfigError(f"seeds must be distinct integers, at least one; got {seed_list}.")
     return seed_list

@@ -143,17 +143,16 @@ def build_parser(prog: str = "train-with-bo") -> argparse.ArgumentParser:
         help="finished (not pruned) trials needed before any trial is pruned "
         f"(default: {DEFAULT_STARTUP_TRIALS})",
     )
-    add_train_arguments(parser)
+    add_train_arguments(
+        parser,
+        help_text={
+            "epochs": f"epochs of each trial (default: the recipe's; demo {DEMO_EPOCHS})",
+            "out": "run directory (default: runs/<search>-<timestamp>, e.g. runs/bo-...)",
+            "seed": "seeds the search and every trial's training (default: 0)",
+        },
+    )
     # None = "not given", so a resumed run keeps its own values (checked against the saved).
     parser.set_defaults(recipe=None, seed=None)
-    # The shared flags' help, as tuning reads them.
-    for action in parser._actions:
-        if action.dest == "epochs":
-            action.help = f"epochs of each trial (default: the recipe's; demo {DEMO_EPOCHS})"
-        elif action.dest == "out":
-            action.help = "run directory (default: runs/<search>-<timestamp>, e.g. runs/bo-...)"
-        elif action.dest == "seed":
-            action.help = "seeds the search and every trial's training (default: 0)"
     run = parser.add_argument_group("run")
     run.add_argument(
         "--resume",

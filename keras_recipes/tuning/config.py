@@ -10,6 +10,7 @@ from typing import Any
 
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
+from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.space import TRAIN_BOUNDS, SearchSpace
 from keras_recipes.tuning.toy import TOY_BOUNDS
 
@@ -98,10 +99,7 @@ class TuningConfig:
             )
         _check_int("init_points", self.init_points, 1, "--init-points")
         _check_int("n_iter", self.n_iter, 0, "--n-iter")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"--seed must be an integer; got {self.seed!r}.")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"--seed must be in 0..2**32-1 for the tuner; got {self.seed}.")
+        check_seed(self.seed, name="--seed")
         for name in ("xi", "kappa"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

@@ -27,6 +27,7 @@ from keras_tuner.engine.trial import TrialStatus
 from threadpoolctl import threadpool_limits
 
 from keras_recipes.errors import ConfigError
+from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.config import ACQUISITIONS
 
 
@@ -89,8 +90,7 @@ class BayesOptOracle(keras_tuner.Oracle):
             raise ConfigError(f"init_points must be an integer >= 1; got {init_points!r}.")
         if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
             raise ConfigError(f"n_iter must be an integer >= 0; got {n_iter!r}.")
-        if not 0 <= seed < 2**32:
-            raise ConfigError(f"seed must be in [0, 2**32); got {seed!r}.")
+        check_seed(seed)
         make_acquisition(acquisition, xi=xi, kappa=kappa)  # validates before anything runs
         self.bounds = {str(k): (float(lo), float(hi)) for k, (lo, hi) in bounds.items()}
         hps = keras_tuner.HyperParameters()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keras_recipes.cli import (
+    DEMO_EPOCHS,
     add_train_arguments,
     guarded,
     import_tensorflow_quietly,
@@ -86,21 +87,18 @@ def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
         help="bayesian: random points before the GP takes over (default: a third of "
         "--max-trials, at least 2)",
     )
-    add_train_arguments(parser)
+    add_train_arguments(
+        parser,
+        help_text={
+            "recipe": "base recipe: name or .toml; supplies every field the search does not "
+            "set (default: default)",
+            "epochs": f"epochs of each trial (default: the recipe's; demo {DEMO_EPOCHS})",
+            "out": "run directory (default: runs/tune-<timestamp>)",
+            "seed": "seeds the oracle and every trial's training (default: 0)",
+        },
+    )
     # None = "not given", so a resumed run keeps its own values.
     parser.set_defaults(recipe=None, seed=None)
-    for action in parser._actions:
-        if action.dest == "recipe":
-            action.help = (
-                "base recipe: name or .toml; supplies every field the search does not set "
-                "(default: default)"
-            )
-        elif action.dest == "epochs":
-            action.help = "epochs of each trial (default: the recipe's; demo 15)"
-        elif action.dest == "out":
-            action.help = "run directory (default: runs/tune-<timestamp>)"
-        elif action.dest == "seed":
-            action.help = "seeds the oracle and every trial's training (default: 0)"
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",

@@ -28,13 +28,14 @@ import pandas as pd
 
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
-from keras_recipes.training import prepare_run_dir
+from keras_recipes.seeds import check_seed
+from keras_recipes.training import check_run_dir, prepare_run_dir
 from keras_recipes.tuning import distributed
 from keras_recipes.tuning.config import CONFIG_NAME as BO_CONFIG_NAME
 from keras_recipes.tuning.errors import last_line
 from keras_recipes.tuning.recipe_space import RecipeSpace
 from keras_recipes.tuning.recorder import TrialRecorder, best_trial
-from keras_recipes.tuning.search import SearchResult, drive_search
+from keras_recipes.tuning.search import SearchResult, drive_search, load_data_first
 from keras_recipes.tuning.space import param_value
 
 CONFIG_NAME = "tune.json"
@@ -93,10 +94,7 @@ class RecipeSearchConfig:
             _check_int("--init-points", self.init_points, 1)
         elif self.oracle == "bayesian":
             object.__setattr__(self, "init_points", max(2, self.max_trials // 3))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"--seed must be an integer; got {self.seed!r}.")
-        if not 0 <= self.seed < 2**32 - 1:
-            raise ConfigError(f"--seed must be in 0..2**32-2 for the tuner; got {self.seed}.")
+        check_seed(self.seed, name="--seed")
 
     @property
     def epochs(self) -> int:
@@ -259,11 +257,8 @@ def run_recipe_search(
     role = distributed.prepare_environment()
     stream = sys.stdout if verbose else None
     run_dir = Path(run_dir)
-    if role == "worker":
-        prepare_run_dir(run_dir)
-    else:
-        _claim_run_dir(config, run_dir, resume)
-    oracle, plan = build_recipe_oracle(config)
+    if role != "worker":
+        _check_run_dir(config, run_dir, resume)
     if objective is None:
         from keras_recipes.tuning.recipe_objective import RecipeObjective
 
@@ -275,8 +270,14 @@ def run_recipe_search(
             width=config.width,
             seed=config.seed,
         )
+        if role != "chief":
+            load_data_first(objective)
     else:
         objective = _ValidFirst(config, objective)
+    prepare_run_dir(run_dir)
+    if role != "worker":
+        config.save(run_dir)
+    oracle, plan = build_recipe_oracle(config)
     recorder = _RecipeTrialRecorder(config, run_dir if role != "worker" else None, stream)
     with warnings.catch_warnings():
         # keras-tuner's GP (scikit-learn) warns when a kernel length scale ends at its bound,
@@ -366,7 +367,8 @@ def best_recipe(config: RecipeSearchConfig, best: dict[str, Any], finished: int)
 # -- run directory ---------------------------------------------------------------------------
 
 
-def _claim_run_dir(config: RecipeSearchConfig, run_dir: Path, resume: bool) -> None:
+def _check_run_dir(config: RecipeSearchConfig, run_dir: Path, resume: bool) -> None:
+    # Read-only: the run directory is made once the data are known good too.
     if (run_dir / BO_CONFIG_NAME).exists():
         raise ConfigError(f"{run_dir} holds a train-with-bo run; choose another --out.")
     if resume:
@@ -385,8 +387,7 @@ def _claim_run_dir(config: RecipeSearchConfig, run_dir: Path, resume: bool) -> N
             f"{run_dir} already holds a keras-recipes tune run; continue it with "
             f"--resume {run_dir}, or choose another --out."
         )
-    prepare_run_dir(run_dir)
-    config.save(run_dir)
+    check_run_dir(run_dir)
 
 
 _KEY_NAMES = {

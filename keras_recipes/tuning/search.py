@@ -29,7 +29,7 @@ import pandas as pd
 
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
-from keras_recipes.training import prepare_run_dir
+from keras_recipes.training import check_run_dir, prepare_run_dir
 from keras_recipes.tuning import distributed
 from keras_recipes.tuning.config import CONFIG_NAME, TuningConfig, check_same_identity
 from keras_recipes.tuning.errors import TrialsFailedError, last_line
@@ -130,10 +130,14 @@ def run_search(
             raise ConfigError(f"--compare-with {path}: {err}") from None
     stream = sys.stdout if verbose else None
     run_dir = Path(run_dir)
-    if role == "worker":
-        prepare_run_dir(run_dir)
-    else:
-        _claim_run_dir(config, run_dir, resume)
+    if role != "worker":
+        _check_run_dir(config, run_dir, resume)
+    objective_fn = objective or _objective(config, toy_delay)
+    if objective is None and role != "chief":
+        load_data_first(objective_fn)
+    prepare_run_dir(run_dir)
+    if role != "worker":
+        config.save(run_dir)
 
     oracle, plan = build_oracle(
         config.search,
@@ -147,7 +151,6 @@ def run_search(
         kappa=config.kappa,
         max_epochs=config.epochs if config.objective == "train" else 3,
     )
-    objective_fn = objective or _objective(config, toy_delay)
     recorder = TrialRecorder(
         config.space,
         config.objective_name,
@@ -292,7 +295,8 @@ def _drop_finished_retries(oracle) -> None:
 # -- run directory ---------------------------------------------------------------------------
 
 
-def _claim_run_dir(config: TuningConfig, run_dir: Path, resume: bool) -> None:
+def _check_run_dir(config: TuningConfig, run_dir: Path, resume: bool) -> None:
+    # Read-only: the run directory is made once the data are known good too.
     if resume:
         saved = TuningConfig.load(run_dir)
         check_same_identity(saved, config, run_dir)
@@ -301,8 +305,20 @@ def _claim_run_dir(config: TuningConfig, run_dir: Path, resume: bool) -> None:
             f"{run_dir} already holds a tuning run; continue it with --resume {run_dir}, "
             "or choose another --out."
         )
-    prepare_run_dir(run_dir)
-    config.save(run_dir)
+    check_run_dir(run_dir)
+
+
+def load_data_first(objective: Any) -> None:
+    """Loads a training objective's data now, before the run directory is made.
+
+    The trials need them anyway; loaded first, a missing or empty data source is a clear
+    error that leaves no run directory behind, not a failure of every trial. A chief, which
+    trains nothing, leaves them to its workers.
+    """
+    from keras_recipes.tuning.objective import TrainObjective
+
+    if isinstance(objective, TrainObjective):
+        objective.bundle()
 
 
 # -- objectives -------------------------------------------------------------------------------

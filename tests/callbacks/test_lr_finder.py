@@ -174,6 +174,53 @@ def test_records_each_batch_loss_not_the_running_mean():
     np.testing.assert_allclose(finder.history["smoothed_loss"], smoothed, rtol=1e-12)
 
 
+def test_a_short_last_batch_is_weighed_by_its_size():
+    keras.utils.set_random_seed(0)
+    x, y = regression_data(n=44)  # batches of 8: five full ones and one of 4 each epoch
+    y[40:] *= 10.0  # the short batch's loss differs from the epoch's mean
+    model = tiny_model(keras.optimizers.SGD())
+    finder = LRFinder(
+        min_lr=1e-12,  # the weights do not move: each loss is the initial model's
+        max_lr=1e-11,
+        num_steps=12,
+        divergence_factor=1e6,
+        batch_size=8,
+        samples_per_epoch=44,
+    )
+    predictions = model.predict(x, verbose=0)
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, callbacks=[finder], verbose=0)
+
+    epoch = [float(np.mean((predictions[i : i + 8] - y[i : i + 8]) ** 2)) for i in range(0, 44, 8)]
+    np.testing.assert_allclose(finder.history["loss"], epoch * 2, rtol=1e-5, atol=1e-4)
+
+
+def test_find_learning_rate_records_the_short_batch_of_each_epoch_exactly():
+    from keras_recipes.data import load_data
+    from keras_recipes.recipes import get_recipe
+    from keras_recipes.training import find_learning_rate
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 40, 40, 3), dtype=np.uint8)
+    labels = np.arange(50) % 2
+    # No dropout, batch norm or weight decay: a batch's training loss is the model's loss
+    # on it, computed again below from the initial weights the finder restores.
+    recipe = get_recipe("relu").with_overrides(
+        ["regularization.dropout_rate=0", "regularization.weight_decay=0", "training.batch_size=8"]
+    )
+    bundle = load_data((images, labels), image_size=32, batch_size=8, preprocessing="standardize")
+    assert bundle.num_train % 8 != 0  # 35 images: four batches of 8 and one of 3
+    steps = 2 * bundle.steps_per_epoch
+    finder = find_learning_rate(
+        recipe, bundle, image_size=32, width=0.0625, num_steps=steps, min_lr=1e-12, max_lr=1e-11
+    )
+    model = finder.model
+    expected = [
+        float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, model(x))))
+        for x, y in bundle.train_from(0).take(steps)
+    ]
+    np.testing.assert_allclose(finder.history["loss"], expected, rtol=1e-4, atol=1e-5)
+
+
 def test_stops_when_the_smoothed_loss_diverges():
     x, y = regression_data(n=256)
     model = tiny_model(keras.optimizers.SGD())
@@ -277,13 +324,15 @@ def test_plot_writes_a_png(tmp_path):
 
 
 def test_get_config_round_trips():
-    config = LRFinder(1e-6, 1.0, 50, 0.9, 3.0).get_config()
+    config = LRFinder(1e-6, 1.0, 50, 0.9, 3.0, batch_size=8, samples_per_epoch=44).get_config()
     assert config == {
         "min_lr": 1e-6,
         "max_lr": 1.0,
         "num_steps": 50,
         "smoothing": 0.9,
         "divergence_factor": 3.0,
+        "batch_size": 8,
+        "samples_per_epoch": 44,
     }
     assert LRFinder(**config).get_config() == config
 
@@ -299,6 +348,11 @@ def test_get_config_round_trips():
         ({"num_steps": 1}, r"Argument `num_steps` must be an int >= 2. Received: num_steps=1"),
         ({"smoothing": 1.0}, r"Argument `smoothing` must be a number in \[0.0, 1.0\)"),
         ({"divergence_factor": 1.0}, r"Argument `divergence_factor` must be a number > 1.0"),
+        ({"batch_size": 8}, r"`batch_size` and `samples_per_epoch` go together: give both"),
+        (
+            {"batch_size": 0, "samples_per_epoch": 10},
+            r"Argument `batch_size` must be an int >= 1. Received: batch_size=0",
+        ),
     ],
 )
 def test_arguments_are_validated(kwargs, match):

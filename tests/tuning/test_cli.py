@@ -72,7 +72,6 @@ def test_epochs_is_per_trial_and_final_epochs_the_recipes():
         (["--init-points", "0"], "--init-points must be an integer >= 1; got 0."),
         (["--n-iter", "-1"], "--n-iter must be an integer >= 0; got -1."),
         (["--xi", "-0.5"], "--xi must be a finite number >= 0; got -0.5."),
-        (["--seed", "-1"], "--seed must be in 0..2**32-1 for the tuner; got -1."),
         (["--search", "grid", "--init-points", "1", "--n-iter", "2"], "needs at least 2 points"),
         (["--objective", "toy", "--final-train"], "--final-train retrains a network"),
         (["--resume", "nowhere"], "nowhere is not a train-with-bo run directory"),
