@@ -71,7 +71,7 @@ def test_user_errors_exit_2_with_a_message(capsys, argv, message, tmp_path):
     ],
 )
 def test_invalid_flag_values(capsys, flag, value, message):
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="2") as exit_info:
         cli.main(["train", flag, value])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
