@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from keras_recipes import atomic
 from keras_recipes.errors import ConfigError, KerasRecipesError
 
 # The choices of --distribute; keras_recipes.distribution imports TensorFlow, this must not.
@@ -284,8 +285,6 @@ def _resumed_args(args: argparse.Namespace, parser_defaults: dict[str, Any]) -> 
 
 def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None = None) -> int:
     """Runs one training from parsed flags; returns the exit code."""
-    import json
-
     if args.list_recipes:
         print(recipes_table())
         return 0
@@ -328,7 +327,7 @@ def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None =
     if not resume and backup_epoch(run_dir) is None:
         prepare_run_dir(run_dir)
         settings = {k: getattr(args, k) for k in _RUN_SETTINGS}
-        (run_dir / COMMAND_FILE).write_text(json.dumps({**settings, "out": str(run_dir)}))
+        atomic.write_json(run_dir / COMMAND_FILE, {**settings, "out": str(run_dir)})
     try:
         result = train(
             **kwargs, run_dir=run_dir, tta=args.tta, verbose=_fit_verbosity(), resume=resume

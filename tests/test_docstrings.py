@@ -17,6 +17,8 @@ MODULES = [
     "keras_recipes.callbacks.resumable_early_stopping",
     "keras_recipes.training",
     "keras_recipes.distribution",
+    "keras_recipes.atomic",
+    "keras_recipes._compat",
 ]
 
 

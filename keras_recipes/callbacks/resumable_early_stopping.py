@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_recipes import atomic
 from keras_recipes.callbacks import _common
 
 _STATE_KEYS = ("wait", "best", "best_epoch", "best_weights_file")
@@ -69,7 +70,8 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def _save_best_weights(self, epoch: int) -> None:
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         name = f"early-stopping-best-epoch{epoch + 1}.npz"
-        np.savez(self.weights_dir / name, *self.best_weights)
+        with atomic.atomic_path(self.weights_dir / name) as tmp:
+            np.savez(tmp, *self.best_weights)
         if self._weights_file is not None and self._weights_file != name:
             (self.weights_dir / self._weights_file).unlink(missing_ok=True)
         self._weights_file = name

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from keras_recipes import atomic
 from keras_recipes.comparison.plot import plot_validation_curves
 from keras_recipes.comparison.table import summarize
 from keras_recipes.errors import ConfigError
@@ -176,8 +177,8 @@ def compare_recipes(
 
     runs, histories = collect(out, [(r.name, s) for r, s in pairs])
     table = summarize(runs, order=[r.name for r in resolved])
-    runs.to_csv(out / RUNS_CSV, index=False)
-    table.to_csv(out / SUMMARY_CSV, index=False)
+    atomic.write_csv(out / RUNS_CSV, runs, index=False)
+    atomic.write_csv(out / SUMMARY_CSV, table, index=False)
     plot = plot_validation_curves(histories, out / PLOT_NAME, order=list(table["recipe"]))
     return Comparison(out, runs, histories, table, trained, plot)
 
@@ -330,7 +331,7 @@ def _check_out(out: Path, settings: dict[str, Any], pairs) -> None:
                 "settings of the first run."
             )
     prepare_run_dir(out)
-    path.write_text(json.dumps(settings, indent=2) + "\n")
+    atomic.write_json(path, settings, indent=2)
 
 
 def _describe_data(data: Any) -> Any:
