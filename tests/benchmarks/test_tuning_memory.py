@@ -31,4 +31,4 @@ def test_tiny_run_summarises_the_rss_it_printed_per_trial(load_benchmark, capsys
     first, last, peak, growth, slope = map(float, summary.groups())
     assert (first, last, peak) == (rss[0], rss[-1], max(rss))
     assert growth == pytest.approx(rss[-1] - rss[0], abs=0.11)
-    assert slope == pytest.approx(growth, abs=0.011)  # one step from trial 1 to 2
+    assert slope == pytest.approx(growth, abs=0.06)  # one step; growth has one decimal
