@@ -259,7 +259,11 @@ def train(
     own.append(recorder)  # after the callbacks that add to the logs
     if run_dir is not None:
         # Weights, optimizer state and epoch after every epoch; removed when fit() ends.
-        own.append(keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR)))
+        # Keras writes the weights in place: with the previous epoch's copy kept beside
+        # them, a kill mid-write resumes from that one (its run state is kept too).
+        own.append(
+            keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR), double_checkpoint=True)
+        )
     all_callbacks = [*own, *callbacks]
 
     start = time.perf_counter()

@@ -91,6 +91,30 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path, uni
     assert not (out / "backup").exists()  # removed once the run finished
 
 
+def test_a_kill_while_the_checkpoint_is_written_resumes_from_the_one_before(
+    data_dir, tmp_path, uninterrupted
+):
+    out = tmp_path / "run"
+    process = start(args(data_dir, out))
+    stop_after_epoch(process, out, 2, signal.SIGKILL)
+    process.wait(timeout=60)
+    backup = out / "backup"
+    # What a kill half-way through writing epoch N's weights leaves: Keras has copied
+    # epoch N-1's checkpoint aside (weights and epoch), and the weights file is torn.
+    previous = json.loads((backup / "training_metadata.json.bkp").read_text())
+    (backup / "training_metadata.json").write_text(json.dumps(previous))
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--resume", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), uninterrupted)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_at_epoch"] == previous["epoch"]
+
+
 def test_ctrl_c_saves_what_was_computed_and_exits_130(data_dir, tmp_path, uninterrupted):
     out = tmp_path / "run"
     process = start(args(data_dir, out))
