@@ -400,6 +400,7 @@ def suggestion_seconds(observed: int, repeats: int) -> dict[str, tuple[float, fl
     and keras-tuner's BayesianOptimizationOracle: (fastest, median) of `repeats`."""
     import keras_tuner
 
+    from keras_recipes import _compat
     from keras_recipes.tuning.oracle import BayesOptOracle
     from keras_recipes.tuning.space import TRAIN_BOUNDS
 
@@ -416,7 +417,7 @@ def suggestion_seconds(observed: int, repeats: int) -> dict[str, tuple[float, fl
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, oracle in oracles.items():
-            oracle._set_project_dir(tmp, name)
+            _compat.set_project_dir(oracle, tmp, name)
             oracle.verbose = 0  # keras-tuner's per-trial printout
             for _ in range(observed):
                 trial = oracle.create_trial("bench")

@@ -102,11 +102,13 @@ def main(argv=None) -> int:
         run_search(config, Path(tmp) / "run", objective=measured, verbose=False)
 
     rss = measured.rss
-    tail = rss[4:] if len(rss) > 8 else rss
+    # The first trials load what every later one reuses: the growth is counted after them.
+    start = 5 if len(rss) > 8 else 1
+    tail = rss[start - 1 :]
     slope = (tail[-1] - tail[0]) / max(1, len(tail) - 1)
     print(
         f"\n{len(rss)} trials, data loaded {objective.loads} time(s): RSS first {rss[0]:.1f}, "
-        f"last {rss[-1]:.1f}, max {max(rss):.1f} MiB; growth from trial 5 to {len(rss)}: "
+        f"last {rss[-1]:.1f}, max {max(rss):.1f} MiB; growth from trial {start} to {len(rss)}: "
         f"{tail[-1] - tail[0]:+.1f} MiB ({slope:+.2f} MiB/trial)"
     )
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from keras_recipes import atomic
 from keras_recipes.errors import ConfigError, KerasRecipesError
 from keras_recipes.seeds import seed_problem
 
@@ -345,14 +346,13 @@ def _command_writer(args: argparse.Namespace, run_dir: Path):
     before the first epoch; writing `command.json` then, and not before `train()` runs, leaves
     no folder behind after bad input, yet a run killed in its first epoch can resume.
     """
-    import json
-
     import keras
 
-    settings = {k: getattr(args, k) for k in _RUN_SETTINGS}
-    text = json.dumps({**settings, "out": str(run_dir)})
+    settings = {**{k: getattr(args, k) for k in _RUN_SETTINGS}, "out": str(run_dir)}
     path = run_dir / COMMAND_FILE
-    return keras.callbacks.LambdaCallback(on_train_begin=lambda logs: path.write_text(text))
+    return keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: atomic.write_json(path, settings)
+    )
 
 
 def _find_lr(kwargs: dict[str, Any], run_dir: Path) -> int:

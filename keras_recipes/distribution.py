@@ -28,6 +28,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from keras_recipes import _compat
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
 
@@ -170,13 +171,11 @@ def prepare_multi_worker_fit(model, element_spec) -> None:
     _patch_multi_worker_log_reduction()
     images, labels = element_spec
     batch = (tf.zeros((1, *images.shape[1:]), images.dtype), tf.zeros((1,), labels.dtype))
-    model._symbolic_build(data_batch=batch)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    _compat.build_from_batch(model, batch)
 
 
 def _patch_multi_worker_log_reduction() -> None:
-    from keras.src.backend.tensorflow import trainer
-
+    trainer = _compat.keras_tf_trainer()
     original = trainer.reduce_per_replica
     if getattr(original, "_multi_worker_scalars", False):
         return

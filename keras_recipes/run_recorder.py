@@ -10,7 +10,6 @@ the checkpoint's epoch.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from keras_recipes import atomic
 from keras_recipes.errors import ConfigError
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -31,12 +31,6 @@ def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(columns=list(HISTORY_COLUMNS))
     ordered = [c for c in HISTORY_COLUMNS if c in frame]
     return frame[ordered + [c for c in frame.columns if c not in ordered]]
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
 
 
 def seed_states(model: keras.Model) -> list:
@@ -87,7 +81,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.records.append(row)
         if self.run_dir is None:
             return
-        history_frame(self.records).to_csv(self.run_dir / "history.csv", index=False)
+        atomic.write_csv(self.run_dir / "history.csv", history_frame(self.records), index=False)
         state = {
             "epoch": epoch + 1,
             "records": self.records,
@@ -95,7 +89,7 @@ class RunRecorder(keras.callbacks.Callback):
             "seed_states": [v.numpy().tolist() for v in seed_states(self.model)],
         }
         (self.run_dir / BACKUP_DIR).mkdir(exist_ok=True)
-        _write_atomically(_state_path(self.run_dir, epoch + 1), json.dumps(state, default=float))
+        atomic.write_json(_state_path(self.run_dir, epoch + 1), state, default=float)
         old = _state_path(self.run_dir, epoch - 1)  # keep this epoch's and the previous one
         old.unlink(missing_ok=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -16,9 +15,9 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tensorflow.python.framework import config as tf_config
 
 import keras_recipes
+from keras_recipes import _compat, atomic
 from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
 from keras_recipes.callbacks.lr_finder import LRFinder
 from keras_recipes.callbacks.resumable_early_stopping import ResumableEarlyStopping
@@ -228,7 +227,7 @@ def train(
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     else:
-        tf_config.disable_op_determinism()
+        _compat.disable_op_determinism()
 
     if isinstance(data, DataBundle):
         bundle = data.with_settings(
@@ -290,7 +289,11 @@ def train(
     own.append(recorder)  # after the callbacks that add to the logs
     if run_dir is not None:
         # Weights, optimizer state and epoch after every epoch; removed when fit() ends.
-        own.append(keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR)))
+        # Keras writes the weights in place: with the previous epoch's copy kept beside
+        # them, a kill mid-write resumes from that one (its run state is kept too).
+        own.append(
+            keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR), double_checkpoint=True)
+        )
     all_callbacks = [*own, *callbacks]
 
     start = time.perf_counter()
@@ -368,7 +371,7 @@ def compile_model(
     """
     if jit_compile:
         # Keras quietly compiles without XLA while op determinism is on.
-        tf_config.disable_op_determinism()
+        _compat.disable_op_determinism()
     builder = builder or _alexnet_builder(1.0)
     policy = mixed_precision_policy() if mixed_precision else "float32"
     # Layers take the global policy when they are built; set it for the build only, so a
@@ -451,12 +454,13 @@ def write_run_dir(result: TrainResult, recipe: Recipe, *, save_model: bool = Tru
     """recipe.toml, history.csv, summary.json, learning_curves.png and model.keras."""
     run_dir = result.run_dir
     recipe.to_toml(run_dir / "recipe.toml")
-    result.history.to_csv(run_dir / "history.csv", index=False)
-    (run_dir / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str))
+    atomic.write_csv(run_dir / "history.csv", result.history, index=False)
+    atomic.write_json(run_dir / "summary.json", result.summary, indent=2, default=str)
     if len(result.history):
         plot_learning_curves(result.history, run_dir / "learning_curves.png", title=recipe.name)
     if save_model:
-        result.model.save(run_dir / "model.keras")
+        with atomic.atomic_path(run_dir / "model.keras") as tmp:
+            result.model.save(tmp)
 
 
 def find_learning_rate(

@@ -2,5 +2,27 @@
 
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """The matplotlib Figures the code under test saves, in order, as (figure, path).
+
+    Plot functions return the path they wrote; this is how a test reaches the figure
+    itself, to check what it holds (axes, labels, the plotted data) rather than the bytes.
+    """
+    from matplotlib.figure import Figure
+
+    saved = []
+    original = Figure.savefig
+
+    def savefig(figure, path, *args, **kwargs):
+        saved.append((figure, path))
+        return original(figure, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return saved

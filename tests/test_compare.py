@@ -9,6 +9,7 @@ import json
 import shutil
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -229,3 +230,31 @@ def printed_table(stdout):
 def cli_data(out):
     """The --data of the comparison in `out` (its comparison.json records it)."""
     return json.loads((out / "comparison.json").read_text())["data"]
+
+
+def test_plot_draws_each_recipes_mean_and_band_over_its_seeds(compared, tmp_path, saved_figures):
+    from keras_recipes.comparison.plot import plot_validation_curves
+
+    out, _ = compared
+    histories = pd.concat(
+        pd.read_csv(out / recipe / f"seed{seed}" / "history.csv").assign(recipe=recipe, seed=seed)
+        for recipe in RECIPES
+        for seed in (0, 1)
+    )
+    order = pd.read_csv(out / "comparison_summary.csv")["recipe"].tolist()
+    plot_validation_curves(histories, tmp_path / "c.png", order=order)
+    ((figure, _),) = saved_figures
+    (axes,) = figure.axes
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("epoch", "validation accuracy")
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == [
+        f"{recipe} (2 seeds)" for recipe in order
+    ]
+    by_epoch = histories.groupby(["recipe", "epoch"])["val_accuracy"]
+    for line, band, recipe in zip(axes.get_lines(), axes.collections, order, strict=True):
+        expected = by_epoch.mean()[recipe]
+        np.testing.assert_array_equal(line.get_xdata(), expected.index)
+        np.testing.assert_allclose(line.get_ydata(), expected.to_numpy())
+        # The band spans the seeds' minimum to maximum.
+        ys = band.get_paths()[0].vertices[:, 1]
+        assert ys.min() == pytest.approx(by_epoch.min()[recipe].min())
+        assert ys.max() == pytest.approx(by_epoch.max()[recipe].max())

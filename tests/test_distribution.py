@@ -217,43 +217,60 @@ def _free_ports(count):
     return ports
 
 
-def test_two_workers_on_localhost_finish_with_identical_weights(tmp_path):
+def _train_process(argv, tf_config=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def test_two_workers_on_localhost_take_the_steps_of_one_device(tmp_path):
     data = make_demo(tmp_path / "data", n_per_class=24, size=40)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-    out = tmp_path / "run"
+    out, alone = tmp_path / "run", tmp_path / "one-device"
+    # Dropout off: each replica draws its own masks, so only the deterministic parts of a
+    # step can match one device's (batch norm is synchronised across the workers).
     argv = [
-        str(ROOT / "train.py"),
-        "--distribute", "multi-worker",
         "--data", str(data),
         "--image-size", "32",
         "--width", "0.0625",
         "--epochs", "2",
         "--batch-size", "16",
-        "--out", str(out),
+        "--set", "regularization.dropout_rate=0",
     ]  # fmt: skip
-    workers = []
-    for index in range(2):
-        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, *argv],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)},
-                cwd=ROOT,
-            )
+    processes = [
+        _train_process(
+            [*argv, "--distribute", "multi-worker", "--out", str(out)],
+            {"cluster": cluster, "task": {"type": "worker", "index": index}},
         )
-    outputs = [worker.communicate(timeout=400) for worker in workers]
-    for worker, (_, err) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, err[-3000:]
+        for index in range(2)
+    ]
+    processes.append(_train_process([*argv, "--distribute", "none", "--out", str(alone)]))
+    outputs = [process.communicate(timeout=400) for process in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
 
     from keras_recipes.training import load_model
 
     chief = load_model(out / "model.keras")
     other = load_model(out / "worker-1" / "model.keras")
-    for a, b in zip(chief.get_weights(), other.get_weights(), strict=True):
+    one = load_model(alone / "model.keras")
+    # The same global batch of 16 split 8 + 8 over the workers, gradients averaged over it:
+    # the steps one device takes, up to float32 summation order. (Comparing the two workers
+    # alone would pass for two workers that agree on the wrong steps.)
+    for a, b, c in zip(chief.get_weights(), other.get_weights(), one.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-3, atol=1e-4)
+    chief_history = pd.read_csv(out / "history.csv")
+    one_history = pd.read_csv(alone / "history.csv")
+    np.testing.assert_allclose(chief_history["loss"], one_history["loss"], rtol=5e-3)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["distribution"]["strategy"] == "MultiWorkerMirroredStrategy"
     assert summary["distribution"]["replicas"] == 2

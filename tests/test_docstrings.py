@@ -18,6 +18,8 @@ MODULES = [
     "keras_recipes.training",
     "keras_recipes.distribution",
     "keras_recipes.seeds",
+    "keras_recipes.atomic",
+    "keras_recipes._compat",
 ]
 
 

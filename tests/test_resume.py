@@ -60,6 +60,15 @@ def stop_after_epoch(process, out: Path, epoch: int, sig: int) -> None:
     pytest.fail("no checkpoint within 120 s")
 
 
+def resume_to_the_end(out: Path) -> None:
+    """`train.py --resume out`, which must finish the run."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--resume", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("full") / "run"
@@ -77,11 +86,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path, uni
     stop_after_epoch(process, out, 2, signal.SIGKILL)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--resume", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    resume_to_the_end(out)
     resumed = pd.read_csv(out / "history.csv")
     assert resumed["epoch"].tolist() == list(range(1, EPOCHS + 1))  # each epoch once
     pd.testing.assert_frame_equal(resumed, uninterrupted)
@@ -89,6 +94,26 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path, uni
     assert summary["status"] == "completed"
     assert summary["resumed_at_epoch"] >= 2
     assert not (out / "backup").exists()  # removed once the run finished
+
+
+def test_a_kill_while_the_checkpoint_is_written_resumes_from_the_one_before(
+    data_dir, tmp_path, uninterrupted
+):
+    out = tmp_path / "run"
+    process = start(args(data_dir, out))
+    stop_after_epoch(process, out, 2, signal.SIGKILL)
+    process.wait(timeout=60)
+    backup = out / "backup"
+    # What a kill half-way through writing epoch N's weights leaves: Keras has copied
+    # epoch N-1's checkpoint aside (weights and epoch), and the weights file is torn.
+    previous = json.loads((backup / "training_metadata.json.bkp").read_text())
+    (backup / "training_metadata.json").write_text(json.dumps(previous))
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    resume_to_the_end(out)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), uninterrupted)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_at_epoch"] == previous["epoch"]
 
 
 def test_ctrl_c_saves_what_was_computed_and_exits_130(data_dir, tmp_path, uninterrupted):
@@ -106,11 +131,7 @@ def test_ctrl_c_saves_what_was_computed_and_exits_130(data_dir, tmp_path, uninte
     assert len(history) >= 2
     assert "status=interrupted" in stdout.strip().splitlines()[-1]
 
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--resume", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    resume_to_the_end(out)
     pd.testing.assert_frame_equal(pd.read_csv(out / "history.csv"), uninterrupted)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from keras_recipes import cli
 from keras_recipes.data import load_data, make_demo
+from keras_recipes.models import alexnet
 from keras_recipes.recipes import get_recipe, list_recipes
 from keras_recipes.training import train
 
@@ -59,17 +60,31 @@ def test_run_directory_holds_every_artefact(tiny_demo, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_val_accuracy"] == pytest.approx(history["val_accuracy"].max())
     assert summary["best_epoch"] == int(history["val_accuracy"].idxmax()) + 1
-    for key in (
-        "test_accuracy",
-        "test_accuracy_tta",
-        "wall_seconds",
-        "train_images_per_second",
-        "seed",
-        "versions",
-        "data",
-    ):
-        assert key in summary, key
+    assert (summary["status"], summary["epochs_run"], summary["epochs_requested"]) == (
+        "completed",
+        2,
+        2,
+    )
+    assert summary["final_learning_rate"] == pytest.approx(history["learning_rate"].iloc[-1])
+    assert (summary["recipe"], summary["seed"], summary["image_size"], summary["width"]) == (
+        "alexnet2012",
+        0,
+        SIZE,
+        WIDTH,
+    )
+    # The parameter count of the network the recipe builds, counted independently.
+    built = alexnet(recipe, (SIZE, SIZE, 3), width=WIDTH)
+    assert summary["parameters"] == built.count_params() == result.model.count_params()
+    # Accuracies are fractions of the test split: whole numbers of images.
+    num_test = summary["data"]["num_test"]
+    assert num_test == tiny_demo.num_test > 0
+    for key in ("test_accuracy", "test_accuracy_tta"):
+        assert 0 <= summary[key] <= 1
+        assert summary[key] * num_test == pytest.approx(round(summary[key] * num_test), abs=1e-4)
+    assert summary["wall_seconds"] > 0 and summary["train_images_per_second"] > 0
     assert summary["data"]["num_train"] == tiny_demo.num_train
+    assert summary["versions"]["keras"] == keras.__version__
+    assert summary["versions"]["numpy"] == np.__version__
     assert set(summary["versions"]) >= {"tensorflow", "keras", "keras_recipes", "numpy"}
 
     # The run can be replayed from its own recipe.toml.

@@ -8,6 +8,8 @@ import numbers
 
 import keras
 
+from keras_recipes import _compat
+
 
 def check_real(
     name: str,
@@ -96,9 +98,9 @@ def learning_rate_variable(model: keras.Model, caller: str) -> keras.Variable:
             "`model.compile(optimizer=...)` before `model.fit(callbacks=[...])`."
         )
     optimizer = inner_optimizer(model.optimizer)
-    # Keras keeps a float learning rate in `_learning_rate` as a variable, and keeps
-    # a schedule or callable there as is; only the variable can be assigned.
-    learning_rate = getattr(optimizer, "_learning_rate", None)
+    # Keras keeps a float learning rate as a variable, and a schedule or callable as is;
+    # only the variable can be assigned.
+    learning_rate = _compat.learning_rate_slot(optimizer)
     if isinstance(learning_rate, keras.Variable):
         return learning_rate
     kind = (

@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_recipes import atomic
 from keras_recipes.callbacks import _common
 
 _STATE_KEYS = ("wait", "best", "best_epoch", "best_weights_file")
@@ -41,6 +42,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().__init__(**kwargs)
         self.weights_dir = None if weights_dir is None else Path(weights_dir)
         self._weights_file: str | None = None
+        self._previous_file: str | None = None
         self._pending: dict | None = None
 
     def on_train_begin(self, logs=None):
@@ -69,10 +71,15 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def _save_best_weights(self, epoch: int) -> None:
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         name = f"early-stopping-best-epoch{epoch + 1}.npz"
-        np.savez(self.weights_dir / name, *self.best_weights)
-        if self._weights_file is not None and self._weights_file != name:
-            (self.weights_dir / self._weights_file).unlink(missing_ok=True)
-        self._weights_file = name
+        with atomic.atomic_path(self.weights_dir / name) as tmp:
+            np.savez(tmp, *self.best_weights)
+        if self._weights_file == name:
+            return
+        # Keep the file before this one: the previous epoch's saved state names it, and it
+        # stays the resume point until this epoch's state is written. The one before goes.
+        if self._previous_file is not None:
+            (self.weights_dir / self._previous_file).unlink(missing_ok=True)
+        self._previous_file, self._weights_file = self._weights_file, name
 
     def get_state(self) -> dict:
         """The count, best value and epoch, and the best weights' file, JSON-serialisable."""

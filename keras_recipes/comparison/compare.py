@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from keras_recipes import atomic
 from keras_recipes.comparison.plot import plot_validation_curves
 from keras_recipes.comparison.table import summarize
 from keras_recipes.errors import ConfigError
@@ -167,7 +168,7 @@ def compare_recipes(
             seed=seed_list[0],
         )
     prepare_run_dir(out)
-    (out / SETTINGS_NAME).write_text(json.dumps(settings, indent=2) + "\n")
+    atomic.write_json(out / SETTINGS_NAME, settings, indent=2)
     if todo:
         for index, (recipe, seed) in enumerate(pairs, 1):
             if (recipe, seed) not in todo:
@@ -180,8 +181,8 @@ def compare_recipes(
 
     runs, histories = collect(out, [(r.name, s) for r, s in pairs])
     table = summarize(runs, order=[r.name for r in resolved])
-    runs.to_csv(out / RUNS_CSV, index=False)
-    table.to_csv(out / SUMMARY_CSV, index=False)
+    atomic.write_csv(out / RUNS_CSV, runs, index=False)
+    atomic.write_csv(out / SUMMARY_CSV, table, index=False)
     plot = plot_validation_curves(histories, out / PLOT_NAME, order=list(table["recipe"]))
     return Comparison(out, runs, histories, table, trained, plot)
 

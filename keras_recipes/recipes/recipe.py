@@ -11,6 +11,7 @@ from typing import Any
 
 import tomli_w
 
+from keras_recipes import atomic
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes.fields import (
     closest,
@@ -124,7 +125,7 @@ class Recipe:
         """Returns the TOML text, and writes it to `path` when given."""
         text = tomli_w.dumps(self.to_dict())
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic.write_text(path, text)
         return text
 
     # -- changes --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from keras_recipes import atomic
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
 from keras_recipes.seeds import check_seed
@@ -228,7 +229,7 @@ class TuningConfig:
 
     def save(self, run_dir: str | Path) -> Path:
         path = Path(run_dir) / CONFIG_NAME
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        atomic.write_json(path, self.to_json(), indent=2)
         return path
 
     @classmethod

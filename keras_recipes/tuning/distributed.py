@@ -124,16 +124,15 @@ def serve_oracle(
     from concurrent import futures
 
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import exit_chief
 
+    from keras_recipes import _compat
     from keras_recipes.tuning.faults import WorkerWatch, make_servicer
 
     watch = WorkerWatch(oracle, trial_timeout)
     address = f"{os.environ[ENV_IP]}:{os.environ[ENV_PORT]}"
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     servicer = make_servicer(oracle, watch)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    _compat.keras_tuner_protos().get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError as err:
@@ -147,7 +146,7 @@ def serve_oracle(
             watch.expire()
             if on_poll is not None:
                 on_poll()
-            if servicer.stop_triggered and exit_chief(oracle):
+            if servicer.stop_triggered and _compat.oracle_chief().exit_chief(oracle):
                 break
     finally:
         server.stop(grace=1.0)

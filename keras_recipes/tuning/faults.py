@@ -43,6 +43,7 @@ from collections.abc import Callable
 from keras_tuner import synchronized
 from keras_tuner.engine.trial import Trial, TrialStatus
 
+from keras_recipes import _compat
 from keras_recipes.errors import ConfigError
 from keras_recipes.tuning.recorder import trial_number
 
@@ -79,7 +80,8 @@ class WorkerWatch:
     >>> from keras_recipes.tuning.oracle import BayesOptOracle
     >>> oracle = BayesOptOracle(keras_tuner.Objective("f", "max"), {"x": (0.0, 1.0)},
     ...                         init_points=1, n_iter=0)
-    >>> oracle._set_project_dir(tempfile.mkdtemp(), "project")
+    >>> from keras_recipes import _compat
+    >>> _compat.set_project_dir(oracle, tempfile.mkdtemp(), "project")
     >>> oracle.verbose = 0
     >>> now = [0.0]
     >>> watch = WorkerWatch(oracle, trial_timeout=5, clock=lambda: now[0], log=print)
@@ -191,9 +193,9 @@ def _end_trial(oracle, watch: WorkerWatch, trial: Trial) -> bool:
     if trial_id in oracle.end_order:
         _ignore(watch, trial_id)
         return False
-    if trial_id in oracle._retry_queue:
+    if trial_id in _compat.retry_queue(oracle):
         # Its worker was presumed dead but was only slow: take the result, run it no more.
-        oracle._retry_queue.remove(trial_id)
+        _compat.retry_queue(oracle).remove(trial_id)
     _end(oracle, watch, trial)
     return True
 
@@ -212,7 +214,7 @@ def _end(oracle, watch: WorkerWatch, trial: Trial) -> None:
         for tuner_id, running in list(oracle.ongoing_trials.items()):
             if running.trial_id == trial.trial_id:
                 del oracle.ongoing_trials[tuner_id]
-        oracle._save_trial(oracle.trials[trial.trial_id])
+        _compat.save_trial(oracle, oracle.trials[trial.trial_id])
         oracle.save()
 
 
@@ -235,7 +237,7 @@ def _expire(oracle, watch: WorkerWatch, now: float) -> None:
         count = watch.timeouts[trial.trial_id]
         if count < TIMEOUT_ATTEMPTS:
             # keras-tuner's retry queue: the next create_trial, from any worker, takes it.
-            oracle._retry_queue.append(trial.trial_id)
+            _compat.retry_queue(oracle).append(trial.trial_id)
             oracle.save()
             watch.log(
                 f"{silent} and is presumed dead; its trial {number} goes to the next worker "
@@ -267,12 +269,9 @@ def _to_stderr(text: str) -> None:
 def make_servicer(oracle, watch: WorkerWatch):
     """keras-tuner's `OracleServicer` for `oracle`, with trials handed out and results
     taken through `watch`."""
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    service = _compat.keras_tuner_protos().get_service()
 
-    service = protos.get_service()
-
-    class WatchedServicer(OracleServicer):
+    class WatchedServicer(_compat.oracle_chief().OracleServicer):
         def CreateTrial(self, request, context):
             trial = watch.create_trial(request.tuner_id)
             if trial.status == TrialStatus.STOPPED:

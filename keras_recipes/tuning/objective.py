@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
-import os
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from keras_recipes import _compat, atomic
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe, get_recipe
 from keras_recipes.tuning.config import (
@@ -176,10 +176,7 @@ class TrainObjective:
 
 def _rewrite_summary(trial_dir: str | Path, summary: Mapping[str, Any]) -> None:
     # train() wrote summary.json as "early_stopped"; only the objective knows why it stopped.
-    path = Path(trial_dir) / "summary.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic.write_json(Path(trial_dir) / "summary.json", summary, indent=2, default=str)
 
 
 @contextmanager
@@ -226,13 +223,34 @@ def quiet_retracing_warnings() -> None:
         logger.addFilter(_not_a_retracing_warning)
 
 
-def _gradient_registry() -> dict | None:
-    try:
-        from tensorflow.python.framework import ops
+#: Whether the user has been told that trial memory cannot be freed on this TF.
+_warned_no_registry = False
 
-        return ops._gradient_registry._registry
-    except (ImportError, AttributeError):  # a TF without this private registry
-        return None
+
+def _gradient_registry() -> dict | None:
+    registry = _compat.gradient_registry()
+    if registry is None:
+        _warn_no_registry()
+    return registry
+
+
+def _warn_no_registry() -> None:
+    # Said once per process: without the registry every trial keeps its graphs (~15-20 MB).
+    global _warned_no_registry
+    if _warned_no_registry:
+        return
+    _warned_no_registry = True
+    import tensorflow as tf
+
+    warnings.warn(
+        f"TensorFlow {tf.__version__} has no private gradient registry where keras-recipes "
+        "expects it (see keras_recipes._compat.gradient_registry), so trials cannot "
+        "drop their custom-gradient entries: each trial in this process keeps its graphs "
+        "(~15-20 MB). Use the TensorFlow version pyproject.toml allows, or fewer trials per "
+        "process.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _custom_gradients() -> set[str]:

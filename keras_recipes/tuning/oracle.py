@@ -154,7 +154,7 @@ class BayesOptOracle(keras_tuner.Oracle):
     def _suggest(self) -> dict[str, float]:
         # ConstantLiar keeps its own list of lies; set it to the trials running right now,
         # so lies for trials that failed or were re-queued after a crash never go stale.
-        self._liar.dummies = self._pending_points()
+        self._liar.dummies = self._pending_points()  # a private reach: see _compat
         # The GP's matrices have a few dozen rows: BLAS and OpenMP threads only add
         # hand-offs here and compete with TensorFlow's for the cores: on 2 cores at 30
         # points one thread cut a suggestion from 0.34 to 0.05 CPU s (2.5 to 0.34 s wall).

@@ -60,7 +60,8 @@ def grid_step(low: float, high: float, n: int) -> float:
 
 class _GridSearchOracle(GridSearchOracle):
     # keras-tuner's grid oracle keeps its walk (ordered trial list, trials to expand) in
-    # memory only, so a reloaded grid search stops at once. Rebuild both from the trials.
+    # memory only, so a reloaded grid search stops at once. Rebuild both from the trials
+    # (through the grid oracle's private attributes: see keras_recipes._compat).
     def set_state(self, state):
         super().set_state(state)
         ids = [tid for tid in dict.fromkeys(self.start_order) if tid in self.trials]

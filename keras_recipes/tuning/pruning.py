@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from keras_recipes import atomic
 from keras_recipes.tuning.config import DEFAULT_STARTUP_TRIALS, DEFAULT_WARMUP_EPOCHS
 
 #: Written into a trial's directory when it is pruned, before its summary.json exists.
@@ -173,7 +173,4 @@ class MedianPruner(keras.callbacks.Callback):
         self.model.stop_training = True
         if self.trial_dir is not None:
             # Before summary.json exists, so no other worker counts this trial as finished.
-            marker = self.trial_dir / PRUNED_MARKER
-            tmp = marker.with_name(f".{marker.name}.tmp")
-            tmp.write_text(json.dumps(self.decision, indent=2) + "\n")
-            os.replace(tmp, marker)
+            atomic.write_json(self.trial_dir / PRUNED_MARKER, self.decision, indent=2)

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import keras_tuner
 import pandas as pd
 
+from keras_recipes import atomic
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
 from keras_recipes.seeds import check_seed
@@ -138,7 +139,7 @@ class RecipeSearchConfig:
 
     def save(self, run_dir: str | Path) -> Path:
         path = Path(run_dir) / CONFIG_NAME
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        atomic.write_json(path, self.to_json(), indent=2)
         return path
 
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, TextIO
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 from keras_tuner.engine.trial import TrialStatus
 
+from keras_recipes import atomic
 from keras_recipes.tuning.errors import last_line
 from keras_recipes.tuning.outcome import STATUS_NAMES
 from keras_recipes.tuning.space import SearchSpace, param_value
@@ -167,10 +167,10 @@ class TrialRecorder:
 
     def write(self, frame: pd.DataFrame) -> None:
         """`trials.csv` and `best.json` (written whole each time, so a kill leaves both)."""
-        frame.to_csv(self.run_dir / "trials.csv", index=False)
+        atomic.write_csv(self.run_dir / "trials.csv", frame, index=False)
         best = best_trial(frame, self.objective_name)
         if best is not None:
-            (self.run_dir / "best.json").write_text(json.dumps(best, indent=2) + "\n")
+            atomic.write_json(self.run_dir / "best.json", best, indent=2)
 
 
 def best_trial(frame: pd.DataFrame, objective_name: str) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ Run directory:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 import keras_tuner
 import pandas as pd
 
+from keras_recipes import _compat, atomic
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe
 from keras_recipes.training import check_run_dir, prepare_run_dir
@@ -289,7 +289,8 @@ def _drop_finished_retries(oracle) -> None:
     # finished trial "ongoing", and reload() would queue it to run again. Only INVALID
     # trials are retried legitimately, and those never enter end_order.
     finished = set(oracle.end_order)
-    oracle._retry_queue = [t for t in oracle._retry_queue if t not in finished]
+    queue = _compat.retry_queue(oracle)
+    queue[:] = [t for t in queue if t not in finished]
 
 
 # -- run directory ---------------------------------------------------------------------------
@@ -560,7 +561,7 @@ def _final_train(config, objective_fn, final_recipe, best, run_dir) -> dict[str,
     summary["learning_rate"] = recipe.optimizer.learning_rate
     summary["weight_decay"] = recipe.regularization.weight_decay
     summary["epochs"] = recipe.training.epochs
-    (run_dir / "final.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    atomic.write_json(run_dir / "final.json", summary, indent=2, default=str)
     return summary
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from keras_tuner.engine.base_tuner import BaseTuner
 
+from keras_recipes import _compat
 from keras_recipes.tuning import distributed
 from keras_recipes.tuning.outcome import STATUS_CODES, TrialOutcome
 from keras_recipes.tuning.recorder import trial_number
@@ -93,6 +94,8 @@ class ObjectiveTuner(BaseTuner):
         self.results: dict[str, dict[str, float]] = {}
         # keras-tuner's own per-trial printout; the caller prints the trial table instead.
         oracle.verbose = 0
+        # Its oracle.json and trial.json are what --resume reads: no torn ones.
+        _compat.install_atomic_keras_tuner_saves()
         super().__init__(
             oracle=oracle, directory=str(directory), project_name=project_name, overwrite=overwrite
         )

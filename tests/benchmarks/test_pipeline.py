@@ -1,7 +1,9 @@
 """benchmarks/pipeline.py on a tiny setting: the three feeds train, the table and the goal
 verdicts agree with each other, the naive feed really crops, and bad flags are clear errors."""
 
+import math
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -44,7 +46,13 @@ def test_tiny_run_prints_the_three_feeds_and_consistent_verdicts(bench, tiny_fol
     assert list(rows) == ["end-to-end", "model-only", "naive"]
     for cold, fastest, median, _, _, cpu in rows.values():
         assert cold > 0 and fastest >= median > 0 and cpu > 0
-    assert rows["model-only"][3] == 1.0 and rows["naive"][4] == 1.0
+    # Each ratio is this feed's fastest throughput over another feed's: two different
+    # timings, so positive and finite, and what the img/s column (rounded) gives.
+    for name, values in rows.items():
+        for column, other in ((3, "model-only"), (4, "naive")):
+            assert 0 < values[column] < math.inf
+            expected = values[1] / rows[other][1]
+            assert values[column] == pytest.approx(expected, rel=0.02, abs=0.01), (name, other)
     assert "(28 training images of 40, stored 36 px, cropped 32 px)" in out
 
     cpu = {name: values[5] for name, values in rows.items()}
@@ -59,6 +67,38 @@ def test_tiny_run_prints_the_three_feeds_and_consistent_verdicts(bench, tiny_fol
         assert wall_verdict == ("met" if float(wall) >= goal else "NOT met")
         assert float(by_cpu) == pytest.approx(cpu[label] / cpu["end-to-end"], abs=0.02)
         assert cpu_verdict == ("met" if float(by_cpu) >= goal else "NOT met")
+
+
+def _feed(bench, seconds, cpu_seconds):
+    return bench.Feed(
+        run_steps=None, cold_seconds=2 * seconds, seconds=[seconds, 1.5 * seconds],
+        cpu_seconds=[cpu_seconds] * 2,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("naive_seconds", "naive_verdict"), [(4.0, "met"), (2.0, "NOT met")])
+def test_report_figures_and_verdicts_follow_from_the_timings(bench, naive_seconds, naive_verdict):
+    # 100 images an epoch; end-to-end 1.0 s, model-only 0.98 s (0.98x: met, goal 0.95).
+    feeds = {
+        "end-to-end": _feed(bench, 1.0, 0.5),
+        "model-only": _feed(bench, 0.98, 0.49),
+        "naive": _feed(bench, naive_seconds, naive_seconds / 2),
+    }
+    bundle = SimpleNamespace(
+        num_train=100, decoded=range(120), resize_size=36, image_size=32, batch_size=10,
+        steps_per_epoch=10,
+    )  # fmt: skip
+    args = SimpleNamespace(data="demo", recipe="default", width=0.0625, rounds=2)
+    out = bench.report(args, feeds, bundle)
+    rows = table_rows(out)
+    assert rows["end-to-end"] == pytest.approx([50, 100, 80, 0.98, naive_seconds, 50.0], abs=1e-3)
+    assert rows["naive"][3] == pytest.approx(round(0.98 / naive_seconds, 3))
+    assert "x model-only (later epochs): wall clock 0.980 -> met" in out
+    assert f"x naive (later epochs): wall clock {naive_seconds:.2f} -> {naive_verdict}" in out
+    assert f"CPU time per step {naive_seconds:.2f} -> {naive_verdict}" in out
+    assert ("the model step, not the feed, bounds the throughput" in out) == (
+        naive_verdict == "NOT met"
+    )
 
 
 def test_naive_feed_yields_random_crops_and_flips_of_the_training_images(bench, tiny_folder):

@@ -313,12 +313,25 @@ def test_learning_rate_schedule_is_refused_with_the_fix():
         model.fit(x, y, callbacks=[LRFinder()], verbose=0)
 
 
-def test_plot_writes_a_png(tmp_path):
+def test_plot_draws_the_recorded_sweep(tmp_path, saved_figures):
     x, y = regression_data()
     finder = LRFinder.find(tiny_model(keras.optimizers.SGD()), x, y, batch_size=8, num_steps=8)
     path = tmp_path / "lr_finder.png"
     finder.plot(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ((figure, written),) = saved_figures
+    assert written == str(path)
+    (axes,) = figure.axes
+    assert (axes.get_xlabel(), axes.get_ylabel(), axes.get_xscale()) == (
+        "learning rate",
+        "loss",
+        "log",
+    )
+    raw, smoothed = axes.get_lines()
+    assert (raw.get_label(), smoothed.get_label()) == ("batch loss", "smoothed loss")
+    for line, key in ((raw, "loss"), (smoothed, "smoothed_loss")):
+        np.testing.assert_array_equal(line.get_xdata(), finder.history["lr"])
+        np.testing.assert_array_equal(line.get_ydata(), finder.history[key])
     with pytest.raises(ValueError, match=r"nothing to draw"):
         LRFinder().plot(tmp_path / "empty.png")
 

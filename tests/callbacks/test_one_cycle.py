@@ -323,13 +323,23 @@ def test_steps_per_execution_records_every_step():
     assert scheduler.history["lr"] == [table[s] for s in (0, 0, 0, 3, 3, 3, 6, 6, 6, 9)]
 
 
-def test_plot_writes_a_png(tmp_path):
+def test_plot_draws_the_learning_rate_and_momentum_of_every_step(tmp_path, saved_figures):
     x, y = data()
     scheduler = OneCycleScheduler(max_lr=0.1)
     tiny_model(SGD(momentum=0.9)).fit(x, y, batch_size=4, callbacks=[scheduler], verbose=0)
     path = tmp_path / "one_cycle.png"
     scheduler.plot(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ((figure, _),) = saved_figures
+    lr_axes, momentum_axes = figure.axes
+    assert (lr_axes.get_ylabel(), momentum_axes.get_ylabel()) == ("learning rate", "momentum")
+    assert momentum_axes.get_xlabel() == "step"
+    for axes, key in ((lr_axes, "lr"), (momentum_axes, "momentum")):
+        (line,) = axes.get_lines()
+        np.testing.assert_array_equal(line.get_xdata(), scheduler.history["step"])
+        np.testing.assert_array_equal(line.get_ydata(), scheduler.history[key])
+    lrs = lr_axes.get_lines()[0].get_ydata()
+    assert lrs[0] < max(lrs) > lrs[-1]  # one cycle: up, then down
     with pytest.raises(ValueError, match="no batch has been scheduled yet"):
         OneCycleScheduler(max_lr=0.1).plot(tmp_path / "empty.png")
 

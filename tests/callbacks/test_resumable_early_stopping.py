@@ -54,7 +54,11 @@ def test_a_resumed_fit_continues_the_count_and_restores_the_best_epoch(tmp_path)
         "best_epoch": 1,
         "best_weights_file": "early-stopping-best-epoch2.npz",
     }
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["early-stopping-best-epoch2.npz"]
+    # Epoch 1's file stays while epoch 1's saved state may still be the resume point.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "early-stopping-best-epoch1.npz",
+        "early-stopping-best-epoch2.npz",
+    ]
 
     # A new process: a fresh callback, the state from JSON, fit from epoch 3.
     second = stopper(tmp_path)
@@ -71,3 +75,25 @@ def test_a_resumed_fit_continues_the_count_and_restores_the_best_epoch(tmp_path)
 def test_a_state_of_another_shape_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"Argument `state` must be a dict with keys"):
         stopper(tmp_path).set_state({"wait": 1})
+
+
+def test_the_file_the_previous_epochs_state_names_survives_this_epochs_save(tmp_path):
+    # A kill after this epoch's save but before its state is written resumes from the
+    # previous epoch's state: the best-weights file that state names must still be there.
+    values = [0.5, 0.6, 0.7, 0.8]  # a new best every epoch
+    model, x, y = model_and_data()
+    callback = stopper(tmp_path, patience=5)
+    states = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: states.append(callback.get_state())
+    )
+    model.fit(x, y, epochs=4, verbose=0, callbacks=[Scripted(values), callback, record])
+    files = {p.name for p in tmp_path.iterdir()}
+    assert {states[-1]["best_weights_file"], states[-2]["best_weights_file"]} == files
+    assert len(files) == 2  # and no more pile up
+
+    resumed = stopper(tmp_path, patience=5)
+    resumed.set_state(json.loads(json.dumps(states[-2])))
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert len(resumed.best_weights) == len(model.get_weights())

@@ -110,16 +110,40 @@ def test_non_finite_numbers_are_rejected(value):
         get_recipe("default").with_overrides([f"optimizer.learning_rate={value}"])
 
 
+def _recipe_error(overrides: list[str]) -> str | None:
+    """The message `--set overrides` must fail with, or None when they make a valid recipe."""
+    try:
+        get_recipe("default").with_overrides(overrides)
+    except ConfigError as err:
+        return str(err)
+    return None
+
+
 # capsys is read and cleared on every example, so sharing it across examples is safe.
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(override_values, min_size=1, max_size=3), st.sampled_from(recipe_fields()))
-def test_cli_never_shows_a_traceback(capsys, raw_values, field):
-    # --image-size 8 fails after the recipe resolves, so no draw ever starts a training.
+def test_cli_reports_the_override_error_or_trains_with_the_overrides(capsys, raw_values, field):
+    # A bad --set must be the error the CLI reports (exit 2), not a later one; a good one
+    # gets past the recipe to the next check, --image-size 8 (so no draw starts a training).
+    # An exception other than the toolkit's own would propagate out of main() and fail here.
+    overrides = [f"{field}={raw}" for raw in raw_values]
     argv = ["train", "--image-size", "8"]
-    for raw in raw_values:
-        argv += ["--set", f"{field}={raw}"]
+    for override in overrides:
+        argv += ["--set", override]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "Traceback" not in err
+    expected = _recipe_error(overrides)
+    if expected is not None:
+        assert err == f"error: {expected}\n"
+    else:
+        assert err.startswith("error: Image size 8 is too small for the AlexNet geometry")
+
+
+def test_cli_fuzz_sees_both_outcomes(capsys):
+    # The property above must be able to tell a bad override from a good one.
+    assert _recipe_error(["training.epochs=x"]) is not None
+    assert _recipe_error(["training.epochs=3"]) is None
+    assert cli.main(["train", "--image-size", "8", "--set", "training.epochs=x"]) == 2
+    assert "`training.epochs`" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import QuadMesh
 from PIL import Image
 
 from keras_recipes.tuning.plots import (
@@ -38,19 +39,47 @@ def test_best_so_far_skips_failed_trials_and_follows_trial_order():
     assert best_so_far(frame, "f").to_dict() == {1: 0.5, 2: 0.5, 3: 0.9}
 
 
-def test_convergence_plot(tmp_path):
-    path = plot_convergence(
-        [("bo", frame_2d()), ("random", frame_2d(4))], "best_val_accuracy", tmp_path / "c.png"
-    )
+def test_convergence_plot(tmp_path, saved_figures):
+    runs = [("bo", frame_2d()), ("random", frame_2d(4))]
+    path = plot_convergence(runs, "best_val_accuracy", tmp_path / "c.png")
     assert Image.open(path).size == (700, 450)
+    ((figure, _),) = saved_figures
+    (ax,) = figure.axes
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("trial", "best best_val_accuracy so far")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bo", "random"]
+    # One best-so-far step line per run, through exactly the running maxima.
+    for line, (_, frame) in zip(ax.get_lines(), runs, strict=True):
+        best = best_so_far(frame, "best_val_accuracy")
+        np.testing.assert_array_equal(line.get_xdata(), best.index)
+        np.testing.assert_array_equal(line.get_ydata(), best.to_numpy())
+    # And every trial's own score as a point (the failed one's NaN included).
+    assert [len(c.get_offsets()) for c in ax.collections] == [6, 4]
 
 
-def test_gp_posterior_has_three_heatmaps(tmp_path):
+def test_gp_posterior_has_three_heatmaps(tmp_path, saved_figures):
     space = SearchSpace.from_mapping(TRAIN_BOUNDS)
     path = plot_posterior(
         frame_2d(), space, "best_val_accuracy", tmp_path / "gp.png", resolution=20
     )
     assert Image.open(path).size == (1600, 460)
+    ((figure, _),) = saved_figures
+    panels = [ax for ax in figure.axes if ax.get_title()]  # the others are colour bars
+    assert [ax.get_title() for ax in panels] == [
+        "GP mean",
+        "GP std",
+        "expected improvement (xi=0.01)",
+    ]
+    assert len(figure.axes) == 6
+    assert figure.get_suptitle() == "GP posterior after 5 trials"  # the failed one is out
+    observed = frame_2d().drop(index=1)[["log10_learning_rate", "log10_weight_decay"]]
+    for ax in panels:
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("log10 learning rate", "log10 weight decay")
+        mesh, points, star = ax.collections
+        assert isinstance(mesh, QuadMesh) and mesh.get_array().shape == (20, 20)
+        np.testing.assert_allclose(points.get_offsets(), observed.to_numpy())
+        assert len(star.get_offsets()) == 1  # the next point
+    std = panels[1].collections[0].get_array()
+    assert np.all(np.asarray(std) >= 0)
 
 
 @pytest.mark.parametrize("acquisition", ["ei", "ucb", "poi"])
@@ -69,7 +98,7 @@ def test_gp_posterior_gif_has_one_frame_per_trial(acquisition, tmp_path):
     assert Image.open(path).n_frames == 4
 
 
-def test_toy_figure_1d(tmp_path):
+def test_toy_figure_1d(tmp_path, saved_figures):
     xs = np.array([2.39, 3.72, 0.6, -1.0])
     frame = pd.DataFrame(
         {"trial": [1, 2, 3, 4], "x": xs, "f": toy_function(xs), "status": ["completed"] * 4}
@@ -77,6 +106,22 @@ def test_toy_figure_1d(tmp_path):
     space = SearchSpace.from_mapping({"x": (-2.0, 6.0)})
     path = plot_posterior(frame, space, "f", tmp_path / "toy.png", truth=toy_function)
     assert Image.open(path).size == (800, 600)
+    ((figure, _),) = saved_figures
+    top, bottom = figure.axes
+    assert (top.get_ylabel(), bottom.get_ylabel(), bottom.get_xlabel()) == (
+        "f(x)",
+        "acquisition",
+        "x",
+    )
+    assert top.get_title() == "GP posterior after 4 points"
+    truth = next(line for line in top.get_lines() if line.get_label() == "true f")
+    np.testing.assert_allclose(truth.get_ydata(), toy_function(truth.get_xdata()))
+    observations = next(c for c in top.collections if c.get_label() == "observations")
+    np.testing.assert_allclose(observations.get_offsets(), np.column_stack([xs, toy_function(xs)]))
+    # The GP mean passes (nearly) through the observations it was fitted to.
+    mean = next(line for line in top.get_lines() if line.get_label() == "GP mean")
+    at_points = np.interp(xs, mean.get_xdata(), mean.get_ydata())
+    np.testing.assert_allclose(at_points, toy_function(xs), atol=0.05)
 
 
 def test_nothing_to_plot_returns_none(tmp_path):
