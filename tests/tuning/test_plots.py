@@ -118,4 +118,3 @@ def test_importing_the_package_leaves_matplotlibs_backend_alone(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["svg"]
     assert Image.open(tmp_path / "c.png").format == "PNG"
-
