@@ -210,3 +210,13 @@ def test_jit_compile_reaches_the_compiled_step(tiny_demo):
     assert result.model.jit_compile is True
     assert result.summary["jit_compile"] is True
     assert np.isfinite(result.history["loss"]).all()
+
+
+def test_inverse_sqrt_schedule_decays_per_epoch(tiny_demo):
+    recipe = tiny("relu", epochs=3).with_overrides(
+        ["optimizer.learning_rate=0.01", "schedule.name=inverse_sqrt"]
+    )
+    result = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    # The rate logged after epoch e is the one epoch e + 1 trains with: 0.01 / sqrt(e + 1).
+    expected = [0.01 / math.sqrt(2), 0.01 / math.sqrt(3), 0.01 / 2]
+    np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-6)

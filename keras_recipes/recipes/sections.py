@@ -19,7 +19,14 @@ OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "nadam", "adamax", "adamw"
 ]
 ScheduleName = Literal[
-    "constant", "power", "exponential", "piecewise", "inverse_time", "performance", "1cycle"
+    "constant",
+    "power",
+    "exponential",
+    "piecewise",
+    "inverse_time",
+    "inverse_sqrt",
+    "performance",
+    "1cycle",
 ]
 
 
@@ -92,6 +99,8 @@ class ScheduleSection:
     - `power`: lr0 / (1 + t / decay_epochs) ** power
     - `exponential`: lr0 * decay_rate ** (t / decay_epochs)
     - `inverse_time`: lr0 / (1 + decay_rate * t / decay_epochs)
+    - `inverse_sqrt`: lr0 / sqrt(epoch), epochs counted from 1 and the rate constant within
+      one (`keras_recipes.schedules.InverseSqrtDecay`; its k is folded into lr0)
     - `piecewise`: `values[i]` until epoch `boundaries[i]`
     - `performance`: lr *= factor after more than `patience` epochs without improvement
     - `1cycle`: `optimizer.learning_rate` is the peak (max_lr) of the cycle
