@@ -68,12 +68,16 @@ class RegularizationSection:
 
     `weight_decay_mode = "l2"` adds wd * sum(w**2) / 2 over every trainable variable to the
     loss (the original); `"decoupled"` hands wd to the optimizer (AdamW-style decay).
+    `dropout_kind = "mc"` keeps dropout on at inference and makes every prediction
+    (validation, test, each 10-crop view) the mean of the softmax of `mc_passes`
+    stochastic passes; the other kinds ignore `mc_passes`.
     """
 
     weight_decay: float = 0.0
     weight_decay_mode: Literal["l2", "decoupled"] = "l2"
     dropout_rate: float = 0.5
     dropout_kind: Literal["dropout", "alpha", "mc"] = "dropout"
+    mc_passes: int = 10
     max_norm: float = 0.0
 
 
