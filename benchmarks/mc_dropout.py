@@ -6,9 +6,12 @@ plain dropout, on the same split; and what the T passes cost.
 For each seed the `default` recipe (64 px, width 0.25, batch 64, as the demo CLI) is
 trained twice through `train()`: with `dropout_kind = "mc"` (T passes averaged in the
 validation of every epoch, the test and the 10-crop TTA) and with plain dropout. The MC
-model's weights are then predicted on the test split two ways: the mean of T passes and
-one stochastic pass, each `repeats` times with fresh masks (both are random estimates).
-Accuracy and NLL (cross-entropy without the decay term) are averaged over the repeats.
+model's weights are then predicted on the test split three ways: the mean of T passes and
+one stochastic pass, each `repeats` times with fresh masks (both are random estimates),
+and with dropout off (plain dropout's inference on the same weights). Accuracy and NLL
+(cross-entropy without the decay term) are averaged over the repeats. The plain-dropout
+run is a separate training: its masks part from the MC run's after the first epoch,
+because MC validation draws masks from the same generators.
 
 Cost: seconds to predict the validation split (best of `repeats`, compiled `predict`) with
 T passes, with one pass of the same weights, and with the plain-dropout model; and each
@@ -33,6 +36,9 @@ from keras_recipes.models import alexnet
 from keras_recipes.recipes import get_recipe
 from keras_recipes.training import train
 
+ONE_PASS = "regularization.mc_passes=1"
+DROPOUT_OFF = "regularization.dropout_kind=dropout"
+
 
 def labels_of(dataset) -> np.ndarray:
     return np.concatenate([np.asarray(y) for _, y in dataset])
@@ -56,12 +62,14 @@ def predict_seconds(model, dataset, repeats: int) -> float:
     return min(times)
 
 
-def one_pass_twin(model, recipe, bundle, width: float, seed: int):
-    """The same architecture and weights, predicting with one stochastic pass."""
-    single = recipe.with_overrides(["regularization.mc_passes=1"])
-    twin = alexnet(single, bundle.input_shape, len(bundle.class_names), width=width, seed=seed)
-    twin.set_weights(model.get_weights())  # MCRepeat / MCAverage hold no weights
-    return twin
+def twin(model, recipe, override: str, bundle, width: float, seed: int):
+    """The same weights in the architecture `recipe` + `override` builds: one stochastic
+    pass (`regularization.mc_passes=1`) or dropout off (`regularization.dropout_kind=dropout`).
+    """
+    other = recipe.with_overrides([override])
+    copy = alexnet(other, bundle.input_shape, len(bundle.class_names), width=width, seed=seed)
+    copy.set_weights(model.get_weights())  # MCRepeat / MCAverage and dropout hold no weights
+    return copy
 
 
 def repeated(fn, repeats: int) -> list[tuple[float, float]]:
@@ -86,21 +94,23 @@ def run_seed(bundle, args, seed: int) -> dict:
         batch_size=args.batch_size, preprocessing=base.training.preprocessing, seed=seed
     )
     labels = labels_of(test.test)
-    twin = one_pass_twin(mc_run.model, mc_recipe, bundle, args.width, seed)
+    one_pass = twin(mc_run.model, mc_recipe, ONE_PASS, bundle, args.width, seed)
+    no_dropout = twin(mc_run.model, mc_recipe, DROPOUT_OFF, bundle, args.width, seed)
     mc = repeated(lambda: scores(mc_run.model, test.test, labels), args.repeats)
-    single = repeated(lambda: scores(twin, test.test, labels), args.repeats)
+    single = repeated(lambda: scores(one_pass, test.test, labels), args.repeats)
     return {
         "seed": seed,
         "prediction_passes": mc_run.summary["prediction_passes"],
         "mc_test": mc,
         "one_pass_test": single,
+        "dropout_off_test": scores(no_dropout, test.test, labels),
         "plain_test": scores(plain_run.model, test.test, labels),
         "mc_best_val": mc_run.summary["best_val_accuracy"],
         "plain_best_val": plain_run.summary["best_val_accuracy"],
         "mc_tta": mc_run.summary.get("test_accuracy_tta"),
         "plain_tta": plain_run.summary.get("test_accuracy_tta"),
         "seconds_val_mc": predict_seconds(mc_run.model, test.val, args.repeats),
-        "seconds_val_one_pass": predict_seconds(twin, test.val, args.repeats),
+        "seconds_val_one_pass": predict_seconds(one_pass, test.val, args.repeats),
         "seconds_val_plain": predict_seconds(plain_run.model, test.val, args.repeats),
         "seconds_train_mc": mc_run.summary["wall_seconds"],
         "seconds_train_plain": plain_run.summary["wall_seconds"],
@@ -110,8 +120,8 @@ def run_seed(bundle, args, seed: int) -> dict:
 def report(rows: list[dict], passes: int) -> None:
     print(
         f"{'seed':>4} {'MC T=' + str(passes) + ' acc':>13} {'one pass acc':>15} "
-        f"{'plain acc':>9} {'MC nll':>7} {'1-pass nll':>10} {'plain nll':>9} "
-        f"{'MC tta':>6} {'plain tta':>9} {'MC val':>6} {'plain val':>9}"
+        f"{'off acc':>7} {'plain acc':>9} {'MC nll':>7} {'1-pass nll':>10} {'off nll':>7} "
+        f"{'plain nll':>9} {'MC tta':>6} {'plain tta':>9} {'MC val':>6} {'plain val':>9}"
     )
     for row in rows:
         mc_acc, mc_sd = mean_sd([a for a, _ in row["mc_test"]])
@@ -119,9 +129,11 @@ def report(rows: list[dict], passes: int) -> None:
         mc_nll = statistics.fmean(n for _, n in row["mc_test"])
         one_nll = statistics.fmean(n for _, n in row["one_pass_test"])
         plain_acc, plain_nll = row["plain_test"]
+        off_acc, off_nll = row["dropout_off_test"]
         print(
             f"{row['seed']:>4} {mc_acc:>7.4f}±{mc_sd:.4f} {one_acc:>9.4f}±{one_sd:.4f} "
-            f"{plain_acc:>9.4f} {mc_nll:>7.4f} {one_nll:>10.4f} {plain_nll:>9.4f} "
+            f"{off_acc:>7.4f} {plain_acc:>9.4f} {mc_nll:>7.4f} {one_nll:>10.4f} {off_nll:>7.4f} "
+            f"{plain_nll:>9.4f} "
             f"{row['mc_tta']:>6.4f} {row['plain_tta']:>9.4f} {row['mc_best_val']:>6.4f} "
             f"{row['plain_best_val']:>9.4f}"
         )

@@ -16,7 +16,8 @@ def test_tiny_run_reports_mc_one_pass_and_plain(load_benchmark, capsys):
     out = capsys.readouterr().out
     assert row["prediction_passes"] == 3
     assert len(row["mc_test"]) == len(row["one_pass_test"]) == 2
-    for accuracy, nll in [*row["mc_test"], *row["one_pass_test"], row["plain_test"]]:
+    estimates = [*row["mc_test"], *row["one_pass_test"], row["dropout_off_test"]]
+    for accuracy, nll in [*estimates, row["plain_test"]]:
         assert 0 <= accuracy <= 1 and math.isfinite(nll) and nll > 0
     for key in ("seconds_val_mc", "seconds_val_one_pass", "seconds_val_plain"):
         assert math.isfinite(row[key]) and row[key] > 0
@@ -24,7 +25,7 @@ def test_tiny_run_reports_mc_one_pass_and_plain(load_benchmark, capsys):
     assert "predicting the validation split: MC T=3" in out
 
 
-def test_one_pass_twin_has_the_weights_and_one_pass(load_benchmark):
+def test_twins_have_the_weights_and_their_own_passes(load_benchmark):
     bench = load_benchmark("mc_dropout")
     from keras_recipes.data import load_data
     from keras_recipes.models import alexnet, prediction_passes
@@ -34,7 +35,12 @@ def test_one_pass_twin_has_the_weights_and_one_pass(load_benchmark):
     bundle = load_data((x, np.arange(20) % 2), image_size=32, batch_size=4)
     recipe = get_recipe("default").with_overrides(["regularization.dropout_kind=mc"])
     model = alexnet(recipe, (32, 32, 3), width=0.0625, seed=0)
-    twin = bench.one_pass_twin(model, recipe, bundle, 0.0625, 0)
-    assert (prediction_passes(model), prediction_passes(twin)) == (10, 1)
-    for a, b in zip(model.get_weights(), twin.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
+    one_pass = bench.twin(model, recipe, bench.ONE_PASS, bundle, 0.0625, 0)
+    off = bench.twin(model, recipe, bench.DROPOUT_OFF, bundle, 0.0625, 0)
+    assert [prediction_passes(m) for m in (model, one_pass, off)] == [10, 1, 1]
+    for copy in (one_pass, off):
+        for a, b in zip(model.get_weights(), copy.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    x = np.asarray(next(iter(bundle.val))[0])
+    np.testing.assert_array_equal(off(x), off(x))  # dropout off: deterministic
+    assert not np.array_equal(one_pass(x), one_pass(x))  # one stochastic pass each call
