@@ -3,7 +3,8 @@ that a recipe asks for, applied the same way to every model the toolkit builds.
 
 Where each part goes:
 - init, activation and batch norm: every hidden conv and dense layer (`hidden_block`);
-- dropout: after the hidden dense layers the model puts it (`dropout_layer`);
+- dropout: after the hidden dense layers the model chooses (AlexNet: fc6 and fc7; the
+  MLP: the last one) (`dropout_layer`);
 - weight decay: every trainable variable, the classifier and batch norm's included;
   max-norm: every conv and dense kernel, the classifier's included;
 - the classifier (`output_layer`, followed by the softmax) takes the init that the
