@@ -1,7 +1,8 @@
 """Recipe -> optimizer, learning-rate schedule and the schedule's callbacks.
 
-Keras's own schedules do power-free decays; `keras_recipes.schedules` adds the power form;
-1cycle and performance scheduling are callbacks from `keras_recipes.callbacks`.
+Keras's own schedules do power-free decays; `keras_recipes.schedules` adds the power and
+inverse square-root forms; 1cycle and performance scheduling are callbacks from
+`keras_recipes.callbacks`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import keras
 from keras_recipes import optimizers as recipe_optimizers
 from keras_recipes.callbacks import OneCycleScheduler, PerformanceScheduler
 from keras_recipes.recipes import Recipe
-from keras_recipes.schedules import PowerDecay
+from keras_recipes.schedules import InverseSqrtDecay, PowerDecay
 
 
 def learning_rate(recipe: Recipe, steps_per_epoch: int):
@@ -28,6 +29,9 @@ def learning_rate(recipe: Recipe, steps_per_epoch: int):
         return keras.optimizers.schedules.ExponentialDecay(lr0, decay_steps, sched.decay_rate)
     if sched.name == "inverse_time":
         return keras.optimizers.schedules.InverseTimeDecay(lr0, decay_steps, sched.decay_rate)
+    if sched.name == "inverse_sqrt":
+        # Per epoch, as the k / sqrt(epoch) * lr0 decay is written; k * lr0 is one number.
+        return InverseSqrtDecay(lr0, steps_per_epoch=steps_per_epoch)
     if sched.name == "piecewise":
         # values[i] holds through epoch boundaries[i]; step t uses values[i] while
         # t <= boundary, so the last step of that epoch is the boundary.

@@ -32,7 +32,7 @@ from keras_recipes.distribution import (
     worker_run_dir,
 )
 from keras_recipes.errors import ConfigError
-from keras_recipes.models import alexnet, check_image_size
+from keras_recipes.models import alexnet, check_image_size, prediction_passes
 from keras_recipes.optimization import build_optimizer, schedule_callbacks
 from keras_recipes.plots import plot_learning_curves
 from keras_recipes.recipes import Recipe, get_recipe
@@ -116,9 +116,9 @@ def package_versions() -> dict[str, str]:
     }
 
 
-def _alexnet_builder(width: float) -> ModelBuilder:
+def _alexnet_builder(width: float, seed: int | None = None) -> ModelBuilder:
     def build(recipe: Recipe, input_shape, num_classes):
-        return alexnet(recipe, input_shape, num_classes, width=width)
+        return alexnet(recipe, input_shape, num_classes, width=width, seed=seed)
 
     return build
 
@@ -154,7 +154,7 @@ def train(
             already loaded (the tuner loads once and passes it to every trial).
         image_size: int. Crop size fed to the model (227 for the original).
         width: float. AlexNet width multiplier.
-        seed: int. Seeds weights, split, shuffling and augmentation; in
+        seed: int. Seeds weights, split, shuffling, augmentation and the dropout masks; in
             `0..keras_recipes.seeds.MAX_SEED`.
         run_dir: path or None. Where artefacts go; None writes nothing to disk. It is made
             once the recipe, the settings and the data have passed their checks, just
@@ -253,7 +253,7 @@ def train(
             bundle.input_shape,
             len(bundle.class_names),
             bundle.steps_per_epoch,
-            builder=model_builder or _alexnet_builder(width),
+            builder=model_builder or _alexnet_builder(width, seed),
             mixed_precision=mixed_precision,
             jit_compile=jit_compile,
         )
@@ -425,6 +425,9 @@ def _summary(
         "image_size": image_size,
         "width": width,
         "parameters": int(model.count_params()),
+        # Validation, test and every 10-crop view average this many stochastic passes
+        # (MC dropout's T; 1 for a deterministic model).
+        "prediction_passes": prediction_passes(model),
         "data": bundle.describe(),
         "versions": package_versions(),
     }

@@ -225,3 +225,74 @@ def test_jit_compile_reaches_the_compiled_step(tiny_demo):
     assert result.model.jit_compile is True
     assert result.summary["jit_compile"] is True
     assert np.isfinite(result.history["loss"]).all()
+
+
+def test_inverse_sqrt_schedule_decays_per_epoch(tiny_demo):
+    recipe = tiny("relu", epochs=3).with_overrides(
+        ["optimizer.learning_rate=0.01", "schedule.name=inverse_sqrt"]
+    )
+    result = train(recipe, tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    # The rate logged after epoch e is the one epoch e + 1 trains with: 0.01 / sqrt(e + 1).
+    expected = [0.01 / math.sqrt(2), 0.01 / math.sqrt(3), 0.01 / 2]
+    np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-6)
+
+
+def dropout_output(model, name="fc6_dropout"):
+    layer = model.get_layer(name)
+    return np.asarray(layer(np.ones((8, layer.input.shape[-1]), "float32"), training=True))
+
+
+def test_the_runs_seed_drives_the_dropout_masks(tiny_demo):
+    # Before: every run's dropout layers had seeds 0 and 1 whatever --seed said.
+    def run(seed):
+        return train(tiny("relu"), tiny_demo, image_size=SIZE, width=WIDTH, seed=seed, verbose=0)
+
+    # Each model's next mask, drawn once (a second draw would advance its generator).
+    first, again, other = (dropout_output(run(seed).model) for seed in (0, 0, 1))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+class StatesBeforeValidation(keras.callbacks.Callback):
+    """The dropout generators' states when fit() starts validating an epoch."""
+
+    def on_test_begin(self, logs=None):
+        self.states = [v.numpy() for v in self.model.variables if "seed_generator" in v.path]
+
+
+def test_validation_in_fit_averages_the_mc_passes(tiny_demo):
+    passes = 4
+    recipe = tiny("relu", epochs=2).with_overrides(
+        ["regularization.dropout_kind=mc", f"regularization.mc_passes={passes}"]
+    )
+    spy = StatesBeforeValidation()
+    result = train(
+        recipe, tiny_demo, image_size=SIZE, width=WIDTH, callbacks=[spy], tta=True, verbose=0
+    )
+    model = result.model
+    # Replay the last validation with the same masks, one softmax per pass, and average.
+    generators = [v for v in model.variables if "seed_generator" in v.path]
+    for variable, state in zip(generators, spy.states, strict=True):
+        variable.assign(state)
+    each_pass = keras.Model(model.input, model.get_layer("softmax").output)
+    probs, labels = [], []
+    # The validation split as train() prepared it (the recipe's preprocessing).
+    val = tiny_demo.with_settings(
+        batch_size=16, preprocessing=recipe.training.preprocessing, seed=0
+    ).val
+    for x, y in val:
+        out = np.asarray(each_pass(x, training=False))
+        probs.append(out.reshape(passes, len(y), -1).mean(axis=0))
+        labels.append(np.asarray(y))
+    probs, labels = np.concatenate(probs), np.concatenate(labels)
+    last = result.history.iloc[-1]
+    nll = -np.log(probs[np.arange(len(labels)), labels]).mean() + float(sum(model.losses))
+    assert last["val_loss"] == pytest.approx(nll, rel=1e-5)
+    assert last["val_accuracy"] == pytest.approx(np.mean(probs.argmax(axis=1) == labels))
+    assert result.summary["prediction_passes"] == passes
+    assert 0 <= result.summary["test_accuracy_tta"] <= 1
+
+
+def test_summary_says_one_pass_without_mc_dropout(tiny_demo):
+    result = train(tiny("relu"), tiny_demo, image_size=SIZE, width=WIDTH, verbose=0)
+    assert result.summary["prediction_passes"] == 1

@@ -89,6 +89,7 @@ def alexnet(
     num_classes: int = 2,
     width: float = 1.0,
     name: str = "alexnet",
+    seed: int | None = None,
 ) -> keras.Model:
     """Builds AlexNet with `recipe`'s init, activation, normalisation, dropout and decay.
 
@@ -96,12 +97,22 @@ def alexnet(
     conv1 11x11/4 valid -> pool -> conv2 5x5 -> pool -> conv3-5 3x3 -> pool (6x6x256)
     -> fc6 4096 -> fc7 4096 -> fc8. Both fc dropouts are applied.
 
+    The hidden layers (conv1-5, fc6, fc7) take the recipe's init, activation and batch
+    norm, and dropout follows fc6 and fc7. The classifier fc8 takes Glorot init, the
+    init-by-activation rule for its softmax, unless the recipe uses the original
+    `alexnet2012` table (fc8 normal(0, 0.01)). Weight decay covers every trainable
+    variable. Under MC dropout (`regularization.dropout_kind = "mc"`) the model's
+    prediction is the mean of `regularization.mc_passes` stochastic passes of fc6's
+    output through the dropout layers, fc7 and fc8 (see `keras_recipes.models.mc_dropout`).
+
     Args:
-        recipe: Recipe. The recipe applied to every layer.
+        recipe: Recipe. Init, activation, normalisation, dropout and decay, as above.
         input_shape: tuple. (height, width, channels); height == width.
         num_classes: int. Outputs of the softmax layer.
         width: float. Multiplier on every layer's filters and units (CPU demo: 0.25).
         name: str. The model's name.
+        seed: int or None. The run's seed; the dropout (and RReLU) layers' seeds are
+            derived from it (`blocks.layer_seed`). None: Keras's global seed picks them.
 
     Example:
 
@@ -139,6 +150,7 @@ def alexnet(
             table_std=spec.std,
             table_bias=spec.bias,
             shared_axes=[1, 2],
+            seed=seed,
         )
         if spec.pool:
             pool_name = f"pool{spec.name[-1]}"
@@ -150,11 +162,18 @@ def alexnet(
         def dense(units=units, **kwargs):
             return keras.layers.Dense(units, **kwargs)
 
-        x = blocks.hidden_block(x, recipe, dense, name=layer_name, table_std=std, table_bias=bias)
-        dropout = blocks.dropout_layer(recipe, f"{layer_name}_dropout", seed=index)
+        x = blocks.hidden_block(
+            x, recipe, dense, name=layer_name, table_std=std, table_bias=bias, seed=seed
+        )
+        if index == 0:
+            # MC passes start at the first dropout: the layers below are deterministic at
+            # inference, so each image goes through them once, not T times.
+            x = blocks.mc_repeat(recipe, x)
+        dropout = blocks.dropout_layer(recipe, f"{layer_name}_dropout", seed=seed)
         if dropout is not None:
             x = dropout(x)
     x = blocks.output_layer(recipe, num_classes, OUTPUT_STD, "fc8")(x)
     # float32 softmax keeps the loss stable under mixed precision.
     outputs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    outputs = blocks.mc_average(recipe, outputs)
     return keras.Model(inputs, outputs, name=name)

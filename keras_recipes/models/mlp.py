@@ -15,18 +15,24 @@ def mlp(
     num_classes: int = 2,
     hidden_units: tuple[int, ...] = (100,) * 10,
     name: str = "mlp",
+    seed: int | None = None,
 ) -> keras.Model:
     """Builds Flatten -> Dense x N -> softmax, every hidden layer built from `recipe`.
 
     A plain sequential stack, as SELU's self-normalisation requires; dropout, when the
-    recipe has any, follows the last hidden layer.
+    recipe has any, follows the last hidden layer. The hidden layers take the recipe's
+    init, activation and batch norm; the classifier takes Glorot init, the rule for its
+    softmax (`blocks.output_layer`). Under MC dropout the prediction is the mean of
+    `regularization.mc_passes` passes through the dropout and the classifier.
 
     Args:
-        recipe: Recipe. Init, activation, normalisation, decay and dropout of each layer.
+        recipe: Recipe. Init, activation, normalisation, decay and dropout, as above.
         input_shape: tuple. Shape of one input example.
         num_classes: int. Outputs of the softmax layer.
         hidden_units: tuple of int. Units of each hidden layer.
         name: str. The model's name.
+        seed: int or None. The run's seed, from which the dropout (and RReLU) seeds are
+            derived; None: Keras's global seed picks them.
 
     Example:
 
@@ -45,11 +51,13 @@ def mlp(
             return keras.layers.Dense(units, **kwargs)
 
         x = blocks.hidden_block(
-            x, recipe, dense, name=f"dense{index}", table_std=0.01, table_bias=0.0
+            x, recipe, dense, name=f"dense{index}", table_std=0.01, table_bias=0.0, seed=seed
         )
-    dropout = blocks.dropout_layer(recipe, "dropout")
+    x = blocks.mc_repeat(recipe, x)
+    dropout = blocks.dropout_layer(recipe, "dropout", seed=seed)
     if dropout is not None:
         x = dropout(x)
     x = blocks.output_layer(recipe, num_classes, 0.01, "logits")(x)
     outputs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    outputs = blocks.mc_average(recipe, outputs)
     return keras.Model(inputs, outputs, name=name)

@@ -19,7 +19,14 @@ OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "nadam", "adamax", "adamw"
 ]
 ScheduleName = Literal[
-    "constant", "power", "exponential", "piecewise", "inverse_time", "performance", "1cycle"
+    "constant",
+    "power",
+    "exponential",
+    "piecewise",
+    "inverse_time",
+    "inverse_sqrt",
+    "performance",
+    "1cycle",
 ]
 
 
@@ -61,12 +68,16 @@ class RegularizationSection:
 
     `weight_decay_mode = "l2"` adds wd * sum(w**2) / 2 over every trainable variable to the
     loss (the original); `"decoupled"` hands wd to the optimizer (AdamW-style decay).
+    `dropout_kind = "mc"` keeps dropout on at inference and makes every prediction
+    (validation, test, each 10-crop view) the mean of the softmax of `mc_passes`
+    stochastic passes; the other kinds ignore `mc_passes`.
     """
 
     weight_decay: float = 0.0
     weight_decay_mode: Literal["l2", "decoupled"] = "l2"
     dropout_rate: float = 0.5
     dropout_kind: Literal["dropout", "alpha", "mc"] = "dropout"
+    mc_passes: int = 10
     max_norm: float = 0.0
 
 
@@ -92,6 +103,8 @@ class ScheduleSection:
     - `power`: lr0 / (1 + t / decay_epochs) ** power
     - `exponential`: lr0 * decay_rate ** (t / decay_epochs)
     - `inverse_time`: lr0 / (1 + decay_rate * t / decay_epochs)
+    - `inverse_sqrt`: lr0 / sqrt(epoch), epochs counted from 1 and the rate constant within
+      one (`keras_recipes.schedules.InverseSqrtDecay`; its k is folded into lr0)
     - `piecewise`: `values[i]` until epoch `boundaries[i]`
     - `performance`: lr *= factor after more than `patience` epochs without improvement
     - `1cycle`: `optimizer.learning_rate` is the peak (max_lr) of the cycle

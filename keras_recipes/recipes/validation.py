@@ -41,7 +41,9 @@ def self_normalizing_violations(recipe: Recipe) -> list[str]:
     """The SELU self-normalising conditions that `recipe` breaks (empty when all hold).
 
     SELU keeps activations at mean 0 / std 1 only with standardised inputs, LeCun-normal
-    weights in every layer, no batch norm, and AlphaDropout instead of Dropout.
+    weights in every hidden layer, no batch norm, and AlphaDropout instead of Dropout.
+    `init.kernel` sets the hidden conv and dense layers only: the softmax classifier
+    takes Glorot init, the init-by-activation rule for softmax, and feeds no SELU.
     """
     broken = []
     if recipe.normalization.kind != "none":
@@ -51,8 +53,9 @@ def self_normalizing_violations(recipe: Recipe) -> list[str]:
         )
     if recipe.init.kernel != "lecun_normal":
         broken.append(
-            f"init.kernel={recipe.init.kernel!r}: every layer must be lecun_normal "
-            '(set init.kernel="lecun_normal")'
+            f"init.kernel={recipe.init.kernel!r}: every hidden conv and dense layer must "
+            'be lecun_normal (set init.kernel="lecun_normal"; the softmax classifier keeps '
+            "Glorot init, the rule for softmax)"
         )
     if recipe.regularization.dropout_rate > 0 and recipe.regularization.dropout_kind != "alpha":
         broken.append(
@@ -96,6 +99,7 @@ def validate(recipe: Recipe) -> None:
 
     rate = reg.dropout_rate
     _require(0 <= rate < 1, "regularization.dropout_rate", rate, "in [0, 1)")
+    _require(reg.mc_passes >= 1, "regularization.mc_passes", reg.mc_passes, ">= 1")
     wd = reg.weight_decay
     _require(wd >= 0, "regularization.weight_decay", wd, ">= 0")
     _require(reg.max_norm >= 0, "regularization.max_norm", reg.max_norm, ">= 0 (0 = off)")

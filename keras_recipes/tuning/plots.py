@@ -3,6 +3,9 @@
 Every figure is drawn from `trials.csv` rows, not from a live oracle: the GP is refitted
 with bayes_opt on the recorded points, so the same figures come from any finished run
 (random and grid runs included).
+
+matplotlib's `Figure` is used directly, never pyplot or `matplotlib.use`: a figure saves
+through its own canvas, so the user's global backend (a notebook's, say) is left alone.
 """
 
 from __future__ import annotations
@@ -11,9 +14,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 from bayes_opt import BayesianOptimization

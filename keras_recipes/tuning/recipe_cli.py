@@ -45,8 +45,8 @@ examples:
 
 Searched: activation (relu, leaky_relu, prelu, elu, selu), init (he_normal, lecun_normal,
 glorot_uniform), batch norm (none, before, after), optimizer (momentum, nesterov, rmsprop,
-adam, nadam), schedule (constant, exponential, power, 1cycle), dropout kind (dropout,
-alpha, mc); learning rate 1e-4..1e-1 and weight decay 1e-6..1e-2 on a log scale;
+adam, nadam), schedule (constant, exponential, power, inverse_sqrt, 1cycle), dropout kind
+(dropout, alpha, mc); learning rate 1e-4..1e-1 and weight decay 1e-6..1e-2 on a log scale;
 1 - momentum (or Adam's 1 - beta_1) 1e-3..1e-1 on a log scale. Every other field comes
 from --recipe. A combination the recipe validation forbids (SELU with batch norm or
 without LeCun init, 1cycle's momentum cycling with RMSProp, ...) is never trained: it is

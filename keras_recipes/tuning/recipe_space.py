@@ -98,7 +98,7 @@ class RecipeSpace:
     init: tuple[str, ...] = ("he_normal", "lecun_normal", "glorot_uniform")
     normalization: tuple[str, ...] = NORMALIZATIONS
     optimizer: tuple[str, ...] = ("momentum", "nesterov", "rmsprop", "adam", "nadam")
-    schedule: tuple[str, ...] = ("constant", "exponential", "power", "1cycle")
+    schedule: tuple[str, ...] = ("constant", "exponential", "power", "inverse_sqrt", "1cycle")
     dropout_kind: tuple[str, ...] = ("dropout", "alpha", "mc")
     # Wide enough for the original's 0.01 and its tuned ~0.016 / 2.5e-5; narrower than
     # train-with-bo's (1e-5, 0.1) because a few-epoch trial learns nothing at lr 1e-5.

@@ -182,3 +182,64 @@ def test_model_saves_and_loads(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     for a, b in zip(model.weights, loaded.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def dropout_masks(model, name):
+    """What the layer does to a batch of ones in training: its mask (AlphaDropout's too)."""
+    layer = model.get_layer(name)
+    return np.asarray(layer(np.ones((8, 64), "float32"), training=True))
+
+
+@pytest.mark.parametrize("kind", ["dropout", "alpha", "mc"])
+def test_dropout_masks_follow_the_seed(kind):
+    recipe = get_recipe("relu").with_overrides([f"regularization.dropout_kind={kind}"])
+
+    def build(seed):
+        return alexnet(recipe, (32, 32, 3), width=0.125, seed=seed)
+
+    # Each layer's first mask, drawn once (a second draw would advance its generator).
+    first, again, other = (build(seed) for seed in (1, 1, 2))
+    mask = dropout_masks(first, "fc6_dropout")
+    np.testing.assert_array_equal(mask, dropout_masks(again, "fc6_dropout"))
+    assert not np.array_equal(mask, dropout_masks(other, "fc6_dropout"))
+    # fc6's and fc7's dropout draw from different streams.
+    assert not np.array_equal(mask, dropout_masks(first, "fc7_dropout"))
+
+
+def test_rrelu_slopes_follow_the_seed():
+    recipe = get_recipe("relu").with_overrides(["activation.name=rrelu"])
+    x = -np.ones((4, 64), "float32")
+
+    def slopes(seed):
+        layer = alexnet(recipe, (32, 32, 3), width=0.125, seed=seed).get_layer("fc6_rrelu")
+        return np.asarray(layer(x, training=True))
+
+    np.testing.assert_array_equal(slopes(1), slopes(1))
+    assert not np.array_equal(slopes(1), slopes(2))
+
+
+def kernel_std(model, name):
+    return float(np.std(model.get_layer(name).kernel.numpy()))
+
+
+def fans(model, name):
+    kernel = model.get_layer(name).kernel.shape
+    receptive = int(np.prod(kernel[:-2]))
+    return receptive * kernel[-2], receptive * kernel[-1]
+
+
+def test_recipe_init_goes_to_the_hidden_layers_and_glorot_to_the_classifier():
+    # Init by activation: SELU's hidden layers LeCun normal (var 1 / fan_in), the softmax
+    # classifier Glorot (var 2 / (fan_in + fan_out)), measured on the drawn weights.
+    model = alexnet(get_recipe("selu"), (32, 32, 3), width=0.125, seed=0)
+    for name in ("conv2", "conv3", "conv4", "conv5", "fc6", "fc7"):
+        fan_in, _ = fans(model, name)
+        assert kernel_std(model, name) == pytest.approx(fan_in**-0.5, rel=0.1), name
+    fan_in, fan_out = fans(model, "fc8")
+    glorot, lecun = (2 / (fan_in + fan_out)) ** 0.5, fan_in**-0.5
+    assert kernel_std(model, "fc8") == pytest.approx(glorot, rel=0.1)
+    assert abs(kernel_std(model, "fc8") - lecun) > 0.2 * lecun
+
+
+def test_the_original_table_sets_the_classifier_too(original):
+    assert kernel_std(original, "fc8") == pytest.approx(0.01, rel=0.05)

@@ -207,3 +207,22 @@ def test_every_field_is_overridable():
     assert "optimizer.learning_rate" in fields
     assert "regularization.weight_decay" in fields
     assert len(fields) == len(set(fields))
+
+
+def test_inverse_sqrt_schedule_is_a_recipe_choice_in_toml_and_set(tmp_path):
+    path = tmp_path / "sqrt.toml"
+    path.write_text('name = "sqrt"\n[schedule]\nname = "inverse_sqrt"\n')
+    from_toml = Recipe.from_toml(path)
+    from_set = get_recipe("relu").with_overrides(["schedule.name=inverse_sqrt"])
+    assert from_toml.schedule.name == from_set.schedule.name == "inverse_sqrt"
+    from_set.to_toml(tmp_path / "back.toml")
+    assert Recipe.from_toml(tmp_path / "back.toml") == from_set
+
+
+def test_selu_init_message_says_which_layers_and_why_the_classifier_differs():
+    with pytest.raises(
+        ConfigError,
+        match=r"init.kernel='he_normal': every hidden conv and dense layer must be "
+        r"lecun_normal \(.*the softmax classifier keeps Glorot init, the rule for softmax\)",
+    ):
+        get_recipe("selu").with_overrides(["init.kernel=he_normal"])

@@ -1,5 +1,10 @@
 """Tuning figures: convergence, GP posterior (2-D heatmaps, 1-D toy) and the GIF."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,3 +135,31 @@ def test_nothing_to_plot_returns_none(tmp_path):
     assert plot_posterior(failed, space, "best_val_accuracy", tmp_path / "x.png") is None
     three = SearchSpace.from_mapping({"a": (0, 1), "b": (0, 1), "c": (0, 1)})
     assert plot_posterior(frame_2d(), three, "best_val_accuracy", tmp_path / "y.png") is None
+
+
+def test_importing_the_package_leaves_matplotlibs_backend_alone(tmp_path):
+    # A notebook or GUI user's backend must survive `import keras_recipes...` and a plot:
+    # a fresh process whose backend is "svg" imports every module, draws a PNG, and reads
+    # the backend back.
+    code = textwrap.dedent(
+        f"""
+        import importlib, pkgutil
+        import matplotlib
+        import pandas as pd
+        import keras_recipes
+        for module in pkgutil.walk_packages(keras_recipes.__path__, "keras_recipes."):
+            if not module.name.endswith("__main__"):
+                importlib.import_module(module.name)
+        from keras_recipes.tuning.plots import plot_convergence
+        frame = pd.DataFrame({{"trial": [1, 2], "f": [0.5, 0.7]}})
+        plot_convergence([("bo", frame)], "f", {str(tmp_path / "c.png")!r})
+        print(matplotlib.get_backend())
+        """
+    )
+    env = {**os.environ, "MPLBACKEND": "svg", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["svg"]
+    assert Image.open(tmp_path / "c.png").format == "PNG"

@@ -262,6 +262,25 @@ def test_recipe_for_maps_the_point_onto_the_recipe():
     )
 
 
+def test_inverse_sqrt_is_in_the_default_space_and_becomes_a_valid_recipe():
+    space = RecipeSpace()
+    choice = hyperparameter(space.hyperparameters(), "schedule")
+    assert "inverse_sqrt" in choice.values
+    point = {
+        "activation": "elu",
+        "init": "he_normal",
+        "normalization": "none",
+        "optimizer": "nadam",
+        "schedule": "inverse_sqrt",
+        "dropout_kind": "dropout",
+        "learning_rate": 0.003,
+        "weight_decay": 1e-5,
+        "one_minus_momentum": 0.1,
+    }
+    assert space.invalid_reason(get_recipe("default"), point) is None
+    assert space.recipe_for(get_recipe("default"), point).schedule.name == "inverse_sqrt"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
