@@ -163,6 +163,12 @@ def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
         "training.evaluation)",
     )
     parser.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write TensorBoard logs into RUN_DIR/tensorboard (default: on)",
+    )
+    parser.add_argument(
         "--list-recipes", action="store_true", help="print the registered recipes and exit"
     )
     parser.add_argument(
@@ -331,7 +337,12 @@ def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None =
         (run_dir / COMMAND_FILE).write_text(json.dumps({**settings, "out": str(run_dir)}))
     try:
         result = train(
-            **kwargs, run_dir=run_dir, tta=args.tta, verbose=_fit_verbosity(), resume=resume
+            **kwargs,
+            run_dir=run_dir,
+            tta=args.tta,
+            verbose=_fit_verbosity(),
+            resume=resume,
+            tensorboard=args.tensorboard,
         )
     except TrainingInterrupted as stop:
         print(

@@ -41,6 +41,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().__init__(**kwargs)
         self.weights_dir = None if weights_dir is None else Path(weights_dir)
         self._weights_file: str | None = None
+        self._previous_file: str | None = None
         self._pending: dict | None = None
 
     def on_train_begin(self, logs=None):
@@ -70,8 +71,13 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         name = f"early-stopping-best-epoch{epoch + 1}.npz"
         np.savez(self.weights_dir / name, *self.best_weights)
-        if self._weights_file is not None and self._weights_file != name:
-            (self.weights_dir / self._weights_file).unlink(missing_ok=True)
+        # The last file stays until the next save: the checkpoint still being committed
+        # (BackupAndRestore runs after this callback) may be the one that names it, and a
+        # kill before that commit resumes from the previous epoch's state.
+        if self._previous_file not in (None, name, self._weights_file):
+            (self.weights_dir / self._previous_file).unlink(missing_ok=True)
+        if self._weights_file != name:
+            self._previous_file = self._weights_file
         self._weights_file = name
 
     def get_state(self) -> dict:

@@ -54,7 +54,12 @@ def test_a_resumed_fit_continues_the_count_and_restores_the_best_epoch(tmp_path)
         "best_epoch": 1,
         "best_weights_file": "early-stopping-best-epoch2.npz",
     }
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["early-stopping-best-epoch2.npz"]
+    # The previous best stays until the next save: a kill before epoch 2's checkpoint
+    # resumes from epoch 1's state, which names it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "early-stopping-best-epoch1.npz",
+        "early-stopping-best-epoch2.npz",
+    ]
 
     # A new process: a fresh callback, the state from JSON, fit from epoch 3.
     second = stopper(tmp_path)
