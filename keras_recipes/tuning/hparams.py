@@ -56,18 +56,21 @@ def session_name(trial: int) -> str:
 
 
 def trial_log_dir(trial_dir: str | Path | None) -> Path | bool:
-    """Where the `train()` of the trial in `RUN/trials/007` writes: `RUN/tensorboard/trial-007`.
+    """Where the `train()` of the trial in `RUN/trials/007` writes: `RUN/tensorboard/trial-007`
+    (the `tensorboard` argument of `train()`).
 
     Example:
 
     >>> trial_log_dir("runs/bo/trials/007")
     PosixPath('runs/bo/tensorboard/trial-007')
-    >>> trial_log_dir(None)
-    False
+    >>> trial_log_dir(None), trial_log_dir("my-trial")
+    (False, True)
     """
     if trial_dir is None:
         return False
     trial_dir = Path(trial_dir)
+    if not trial_dir.name.isdigit():
+        return True  # not a search's numbered trial: its own run_dir/tensorboard
     return trial_dir.parent.parent / LOG_DIR_NAME / session_name(int(trial_dir.name))
 
 
