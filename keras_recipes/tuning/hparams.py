@@ -229,7 +229,7 @@ def read_sessions(log_dir: str | Path) -> pd.DataFrame:
             continue
         start = metadata.parse_session_start_info_plugin_data(tags[metadata.SESSION_START_INFO_TAG])
         row: dict[str, Any] = {"run": run}
-        for name, value in start.hparams.items():
+        for name, value in sorted(start.hparams.items()):  # a proto map: no set order
             row[name] = getattr(value, value.WhichOneof("kind"))  # number, string or bool
         end = tags.get(metadata.SESSION_END_INFO_TAG)
         status = metadata.parse_session_end_info_plugin_data(end).status if end else 0
