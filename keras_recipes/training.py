@@ -179,6 +179,8 @@ def train(
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     strategy = resolve_strategy(distribute)
     run_dir = worker_run_dir(run_dir, worker_role(strategy))
+    if not isinstance(tensorboard, bool):  # a folder of its own: each worker its sub-folder
+        tensorboard = worker_run_dir(tensorboard, worker_role(strategy))
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
     if model_builder is None:
