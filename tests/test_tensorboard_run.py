@@ -105,6 +105,7 @@ def test_resume_after_a_kill_holds_each_epoch_once(data_dir, tmp_path):
     assert logged.round(5).tolist() == history["loss"].round(5).tolist()
 
 
+@pytest.mark.slow
 def test_compare_gathers_every_recipe_and_seed_under_one_folder(tmp_path):
     import numpy as np
 
