@@ -62,7 +62,7 @@ def load_data(
     >>> x = np.random.default_rng(0).integers(0, 256, (30, 40, 40, 3), dtype=np.uint8)
     >>> bundle = load_data((x, np.arange(30) % 2), image_size=32, batch_size=8)
     >>> bundle.resize_size, bundle.num_train, bundle.num_val, bundle.num_test
-    (36, 21, 6, 3)
+    (36, 20, 6, 4)
     """
     # Settings are checked before any decoding, so a typo costs no time.
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:

@@ -60,11 +60,12 @@ def stratified_split(
 ) -> Split:
     """Splits the images so that every split keeps the classes' proportions.
 
-    scikit-learn's `train_test_split(..., stratify=labels)` draws the split, twice:
-    round(N * val_fraction) images go to validation, then round(N * test_fraction) of
-    the rest to test (halves round up), each class getting its share of either
-    (scikit-learn rounds the shares so that they add up). Every split must hold every
-    class: a class too small for that is an error that names it.
+    scikit-learn's `train_test_split(..., stratify=labels)` draws the split, twice: first
+    the validation images, then the test images from the rest, each class getting its
+    share of either (scikit-learn rounds the shares so that they add up). A split's size
+    is the sum over the classes of round(n * fraction) (halves up, at least one per
+    class). Every split must hold every class: a class too small for that is an error that
+    names it.
 
     Args:
         labels: np.ndarray. (N,) int labels.
@@ -93,9 +94,13 @@ def stratified_split(
     counts = np.bincount(labels)
     for label in np.flatnonzero(counts):
         _check_class_size(label, counts[label], val_fraction, test_fraction, class_names)
-    n = len(labels)
-    indices = np.arange(n)
-    n_val, n_test = _round_half_up(n * val_fraction), _round_half_up(n * test_fraction)
+    indices = np.arange(len(labels))
+    # The sizes are the sums of each class's share, rounded per class (halves up, at least
+    # one): two balanced classes give even sizes, which a strategy splits evenly over two
+    # replicas (Keras's distributed evaluate fails on an uneven last batch).
+    present = counts[counts > 0]
+    n_val = sum(_share(n, val_fraction) for n in present)
+    n_test = sum(_share(n, test_fraction) for n in present)
     rest, val = train_test_split(
         indices, test_size=n_val, stratify=labels, random_state=seed, shuffle=True
     )
@@ -138,8 +143,10 @@ def _check_every_class_in_every_split(split, labels, counts, test_fraction, clas
             )
 
 
-def _round_half_up(x: float) -> int:
-    return int(np.floor(x + 0.5))  # 2.5 -> 3 (Python's round() gives 2)
+def _share(n: int, fraction: float) -> int:
+    if fraction == 0:
+        return 0
+    return max(1, int(np.floor(n * fraction + 0.5)))  # 2.5 -> 3 (Python's round() gives 2)
 
 
 def _name(label, class_names) -> str:
