@@ -8,7 +8,6 @@ arguments, so library code never sees argparse.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from keras_recipes import atomic
 from keras_recipes.errors import ConfigError, KerasRecipesError
 from keras_recipes.seeds import seed_problem
+from keras_recipes.startup import import_tensorflow_quietly
 
 # The choices of --distribute; keras_recipes.distribution imports TensorFlow, this must not.
 DISTRIBUTE_CHOICES = ("auto", "none", "mirrored", "multi-worker")
@@ -163,6 +163,12 @@ def build_train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
         default=None,
         help="10-crop test-time augmentation on the test split (default: the recipe's "
         "training.evaluation)",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write TensorBoard logs into RUN_DIR/tensorboard (default: on)",
     )
     parser.add_argument(
         "--list-recipes", action="store_true", help="print the registered recipes and exit"
@@ -318,6 +324,7 @@ def run_train(args: argparse.Namespace, parser_defaults: dict[str, Any] | None =
             callbacks=callbacks,
             verbose=_fit_verbosity(),
             resume=resume,
+            tensorboard=args.tensorboard,
         )
     except TrainingInterrupted as stop:
         print(
@@ -395,27 +402,6 @@ def guarded(run, *args) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its start-up C++ log lines (oneDNN, CUDA probing) hidden.
-
-    They are written to file descriptor 2 before absl's logging starts, so neither
-    TF_CPP_MIN_LOG_LEVEL nor Python can filter them; descriptor 2 is pointed at /dev/null
-    for the import only. Errors raised by the import still surface as Python exceptions.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def train_main(argv: Sequence[str] | None = None, prog: str = "train.py") -> int:

@@ -21,6 +21,7 @@ from keras_recipes import _compat, atomic
 from keras_recipes.callbacks.learning_rate_logger import LearningRateLogger
 from keras_recipes.callbacks.lr_finder import LRFinder
 from keras_recipes.callbacks.resumable_early_stopping import ResumableEarlyStopping
+from keras_recipes.callbacks.tensorboard import log_dir_for, resumable_tensorboard
 from keras_recipes.callbacks.throughput import ThroughputMeter
 from keras_recipes.data import DataBundle, evaluate_tta, load_data
 from keras_recipes.distribution import (
@@ -142,6 +143,7 @@ def train(
     batch_per_replica: bool = False,
     mixed_precision: bool = False,
     jit_compile: bool = False,
+    tensorboard: bool | str | Path = True,
 ) -> TrainResult:
     """Trains `recipe` on `data` and writes the run directory.
 
@@ -178,6 +180,9 @@ def train(
         mixed_precision: bool. float16 compute with loss scaling on GPUs (bfloat16 on
             CPUs); weights and the softmax stay float32.
         jit_compile: bool. Compile the train step with XLA.
+        tensorboard: bool or path. TensorBoard logs into `run_dir/tensorboard` (True), a
+            folder of their own (a path; `compare` and the searches gather their runs so),
+            or none (False). A resumed run appends to them, each step once.
 
     Returns:
         TrainResult with the history, summary and model.
@@ -201,6 +206,8 @@ def train(
     strategy = resolve_strategy(distribute)
     check_seed(seed)
     run_dir = worker_run_dir(run_dir, worker_role(strategy))
+    if not isinstance(tensorboard, bool):  # a folder of its own: each worker its sub-folder
+        tensorboard = worker_run_dir(tensorboard, worker_role(strategy))
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
     if model_builder is None:
@@ -287,6 +294,17 @@ def train(
     if stopper is not None:
         own.append(stopper)
     own.append(recorder)  # after the callbacks that add to the logs
+    log_dir = log_dir_for(run_dir, tensorboard)
+    board = None
+    if log_dir is not None:
+        board = resumable_tensorboard(
+            log_dir,
+            epochs_done=initial_epoch,
+            steps_per_epoch=bundle.steps_per_epoch,
+            meter=meter,
+            callbacks=schedulers,
+        )
+        own.append(board)  # its epoch is on disk before the checkpoint commits it
     if run_dir is not None:
         # Weights, optimizer state and epoch after every epoch; removed when fit() ends.
         # Keras writes the weights in place: with the previous epoch's copy kept beside
@@ -312,6 +330,8 @@ def train(
     except KeyboardInterrupt:
         # Ctrl-C: keep what was computed; the checkpoint stays for --resume.
         interrupted = True
+        if board is not None:
+            board.close()
     history = history_frame(recorder.records)
     summary = _summary(trained, bundle, model, history, seed, image_size, width)
     summary["train_images_per_second"] = round(meter.images_per_second, 2)

@@ -16,11 +16,13 @@ MODULES = [
     "keras_recipes.callbacks.learning_rate_logger",
     "keras_recipes.callbacks.throughput",
     "keras_recipes.callbacks.resumable_early_stopping",
+    "keras_recipes.callbacks.tensorboard",
     "keras_recipes.training",
     "keras_recipes.distribution",
     "keras_recipes.seeds",
     "keras_recipes.atomic",
     "keras_recipes._compat",
+    "keras_recipes.startup",
 ]
 
 

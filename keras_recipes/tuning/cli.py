@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,6 +22,7 @@ from keras_recipes.cli import (
     DEMO_EPOCHS,
     add_train_arguments,
     guarded,
+    import_tensorflow_quietly,
     resolve_recipe,
     train_kwargs,
 )
@@ -343,8 +343,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `train-with-bo` and `python -m keras_recipes.tuning`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    import_tensorflow_quietly()
     return guarded(run, args)
 
 

@@ -18,6 +18,7 @@ from keras_recipes.tuning.config import (
     DEFAULT_WARMUP_EPOCHS,
     PRUNE_RULES,
 )
+from keras_recipes.tuning.hparams import trial_log_dir
 from keras_recipes.tuning.outcome import TrialOutcome
 
 PARAMS = ("log10_learning_rate", "log10_weight_decay")
@@ -138,6 +139,7 @@ class TrainObjective:
                 save_model=self.save_model,
                 resume=resume,
                 callbacks=[pruner] if pruner is not None else (),
+                tensorboard=trial_log_dir(trial_dir),
             )
             summary = result.summary
             if pruner is not None and pruner.pruned_at_epoch is not None:

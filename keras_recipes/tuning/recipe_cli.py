@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -211,7 +210,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, prog: str = "keras-recipes tune") -> int:
     """Entry point of `keras-recipes tune`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser(prog).parse_args(argv)
     import_tensorflow_quietly()
     return guarded(run, args)

@@ -10,6 +10,8 @@ Run directory:
     final/             --final-train: the best point retrained, with 10-crop TTA
     trials/<n>/        each trial's train() run (history.csv, summary.json; no model;
                        pruned.json when --prune stopped it)
+    tensorboard/       every trial in TensorBoard's HParams dashboard, and each trial's
+                       curves as its sub-run trial-<n>/ (`tuning.hparams`)
     keras_tuner/       keras-tuner's project: oracle.json, trial_*/trial.json (resume)
 """
 
@@ -34,6 +36,7 @@ from keras_recipes.tuning import distributed
 from keras_recipes.tuning.config import CONFIG_NAME, TuningConfig, check_same_identity
 from keras_recipes.tuning.errors import TrialsFailedError, last_line
 from keras_recipes.tuning.faults import check_trial_timeout
+from keras_recipes.tuning.hparams import LOG_DIR_NAME, SearchHParams
 from keras_recipes.tuning.oracles import build_oracle
 from keras_recipes.tuning.outcome import STATUS_NAMES
 from keras_recipes.tuning.recorder import TrialRecorder, best_trial, trial_number
@@ -265,11 +268,12 @@ def drive_search(
         return _run_worker(tuner, param_names, objective_name)
 
     recorder.print_header()
-    done = recorder.update(oracle)
+    record = _with_hparams(recorder, oracle, run_dir, objective_name, trial_root is not None)
+    done = record(oracle)
     if len(done):
         _say(stream, f"(resumed: {len(done)} finished trials above are kept)")
-    tuner.trial_end_callback = lambda t, _trial: recorder.update(t.oracle)
-    tuner.poll_callback = lambda: recorder.update(oracle)
+    tuner.trial_end_callback = lambda t, _trial: record(t.oracle)
+    tuner.poll_callback = lambda: record(oracle)
     stopped: RuntimeError | None = None
     try:
         tuner.search()
@@ -278,9 +282,23 @@ def drive_search(
         if not str(err).startswith("Number of consecutive failures"):
             raise
         stopped = err
-    frame = recorder.update(oracle)
+    frame = record(oracle)
     _check_failures(frame, recorder, stopped)
     return SearchResult(run_dir=run_dir, role=role, frame=frame)
+
+
+def _with_hparams(recorder: TrialRecorder, oracle, run_dir: Path, objective_name: str, trains):
+    # Each finished trial also becomes a session of TensorBoard's HParams dashboard.
+    hparams = SearchHParams(
+        run_dir / LOG_DIR_NAME, oracle.hyperparameters, objective_name, train_metrics=trains
+    )
+
+    def record(current) -> pd.DataFrame:
+        frame = recorder.update(current)
+        hparams.update(frame)
+        return frame
+
+    return record
 
 
 def _drop_finished_retries(oracle) -> None:

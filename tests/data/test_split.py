@@ -19,10 +19,12 @@ def test_counts_per_class_are_exact():
     assert per_split == {"train": [70, 35, 5], "val": [20, 10, 1], "test": [10, 5, 1]}
 
 
-def test_half_rounds_up():
-    split = stratified_split(np.array([0] * 5 + [1] * 15), 0.5, 0.0, seed=0)
-    # 5 * 0.5 = 2.5 -> 3 (not banker's 2); 15 * 0.5 = 7.5 -> 8
-    assert np.bincount(np.array([0] * 5 + [1] * 15)[split.val]).tolist() == [3, 8]
+def test_split_sizes_round_half_up_and_shares_add_up():
+    labels = np.array([0] * 5 + [1] * 16)
+    split = stratified_split(labels, 0.5, 0.0, seed=0)
+    assert split.val.size == 11  # 21 * 0.5 = 10.5 -> 11
+    # Each class gets its exact share (2.5 and 8) rounded one way or the other.
+    assert np.bincount(labels[split.val]).tolist() in ([3, 8], [2, 9])
 
 
 def test_splits_partition_the_indices():
@@ -42,9 +44,9 @@ def test_seeded_split_is_deterministic_and_seed_dependent():
 
 
 def test_known_split_for_seed_0_is_stable():
-    # Pins the permutation (numpy's PCG64): a change here changes every seeded run's data.
+    # Pins scikit-learn's seeded draw: a change here changes every seeded run's data.
     split = stratified_split(np.array([0] * 5 + [1] * 5), 0.2, 0.2, seed=0)
-    assert (split.val.tolist(), split.test.tolist()) == ([2, 9], [4, 6])
+    assert (split.val.tolist(), split.test.tolist()) == ([4, 8], [0, 7])
 
 
 def test_no_test_split():
@@ -70,6 +72,13 @@ def test_bad_fractions(val, test, message):
 def test_class_too_small_to_split_is_named():
     with pytest.raises(DataError, match=r"Class 'dog' has only 2 images"):
         stratified_split(np.array([0] * 10 + [1] * 2), 0.2, 0.1, class_names=("cat", "dog"))
+
+
+def test_a_class_whose_share_rounds_to_nothing_is_named():
+    # 0.2 x 2 dogs = 0.4 loses the validation split's twelfth image to 0.2 x 58 cats = 11.6.
+    labels = np.array([0] * 58 + [1] * 2)
+    with pytest.raises(DataError, match=r"Class 'dog' has only 2 images: too few for the val"):
+        stratified_split(labels, 0.2, 0.0, seed=0, class_names=("cat", "dog"))
 
 
 def test_channel_stats_exact_on_constructed_images():

@@ -10,6 +10,7 @@ MODULES = [
     "distributed",
     "errors",
     "faults",
+    "hparams",
     "objective",
     "oracle",
     "oracles",

@@ -22,6 +22,7 @@ def test_run_directory_files(toy_config, tmp_path):
         "best.json",
         "convergence.png",
         "keras_tuner",
+        "tensorboard",
         "toy.png",
         "trials.csv",
         "tuning.json",
