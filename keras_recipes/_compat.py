@@ -133,6 +133,19 @@ def set_project_dir(oracle, directory: str, project_name: str) -> None:
     oracle._set_project_dir(directory, project_name)
 
 
+def hparams_domains(hyperparameters) -> list:
+    """TensorBoard HParams for keras-tuner `HyperParameters` (keras-tuner's own conversion).
+
+    keras-tuner's `Tuner` turns its search space into the HParams plugin's domains with
+    `keras_tuner.src.engine.tuner_utils.convert_hyperparams_to_hparams`; reusing it keeps
+    our dashboard's domains the same as keras-tuner's.
+    """
+    from keras_tuner.src.engine import tuner_utils
+    from tensorboard.plugins.hparams import api as hp
+
+    return tuner_utils.convert_hyperparams_to_hparams(hyperparameters, hp)
+
+
 def install_atomic_keras_tuner_saves() -> None:
     """Makes keras-tuner write `oracle.json`, `trial.json` and the tuner's state atomically.
 
@@ -403,6 +416,14 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
         "keras-tuner writes its state files in place; wrapped to write them atomically",
         _NO_PUBLIC_KT,
         _module_attr("keras_tuner.src.utils", "save_json"),
+    ),
+    PrivateReach(
+        "keras_tuner.src.engine.tuner_utils.convert_hyperparams_to_hparams",
+        "keras-tuner",
+        "_compat.hparams_domains (tuning/hparams.py)",
+        "the HParams dashboard's domains, converted as keras-tuner's own Tuner does",
+        "none in keras-tuner 1.4.8 (it is called only inside Tuner.on_trial_begin)",
+        _module_attr("keras_tuner.src.engine.tuner_utils", "convert_hyperparams_to_hparams"),
     ),
     PrivateReach(
         "bayes_opt.acquisition.ConstantLiar.dummies",

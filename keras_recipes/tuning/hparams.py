@@ -111,13 +111,14 @@ class SearchHParams:
         *,
         train_metrics: bool = True,
     ):
-        from keras_tuner.src.engine import tuner_utils
         from tensorboard.plugins.hparams import api as hp
+
+        from keras_recipes._compat import hparams_domains
 
         self.log_dir = Path(log_dir)
         self.objective_name = objective_name
         self.train_metrics = train_metrics
-        domains = tuner_utils.convert_hyperparams_to_hparams(hyperparameters, hp)
+        domains = hparams_domains(hyperparameters)
         self.hparams = {h.name: h for h in domains}
         self.hparams[STATUS_HPARAM] = hp.HParam(STATUS_HPARAM, hp.Discrete(list(SESSION_STATUS)))
         self._written: set[int] = set()
