@@ -62,6 +62,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _NoCache(argparse.Action):
+    """--no-cache sets KERAS_RECIPES_NO_CACHE, so it reaches load_data in this process and in
+    every worker process the command starts (they inherit the environment)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ["KERAS_RECIPES_NO_CACHE"] = "1"
+        setattr(namespace, self.dest, True)
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The recipe, data, training and output flags shared by train, tuning and compare."""
     recipe = parser.add_argument_group("recipe")
@@ -96,6 +108,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive_float,
         default=None,
         help=f"AlexNet width multiplier (default: 1.0; demo {DEMO_WIDTH})",
+    )
+    data.add_argument(
+        "--no-cache",
+        action=_NoCache,
+        help="decode the images into memory instead of the decoded-image store under "
+        "$KERAS_RECIPES_CACHE (see `keras-recipes cache list`)",
     )
     training = parser.add_argument_group("training")
     training.add_argument(
@@ -413,6 +431,7 @@ SUBCOMMANDS = {
     "list": "list the registered recipes",
     "compare": "train several recipes for several seeds; which wins on my data",
     "tune": "search the recipe space with keras-tuner (random, bayesian, hyperband)",
+    "cache": "list or clear the decoded-image stores (cache list|clear)",
 }
 
 
@@ -440,6 +459,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "keras-recipes") -> int:
         from keras_recipes.tuning.recipe_cli import main as tune_main
 
         return tune_main(argv[1:], prog=f"{prog} tune")
+    if argv and argv[0] == "cache":
+        import_tensorflow_quietly()  # the store module imports the data package
+        from keras_recipes.cache_cli import main as cache_main
+
+        return cache_main(argv[1:], prog=f"{prog} cache")
     if argv and argv[0] == "train":
         argv = argv[1:]
     return train_main(argv, prog=f"{prog} train" if prog == "keras-recipes" else prog)

@@ -245,7 +245,12 @@ def build_pipelines(
         if len(indices) == 0:
             return None
         return pipeline.eval_dataset(
-            decoded.images, decoded.labels, indices, crop_size=crop, batch_size=batch_size, normalize=normalize
+            decoded.images,
+            decoded.labels,
+            indices,
+            crop_size=crop,
+            batch_size=batch_size,
+            normalize=normalize,
         )
 
     return DataBundle(

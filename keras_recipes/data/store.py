@@ -222,7 +222,7 @@ def _open_or_build(
         if decoded is not None:
             return decoded
         build_store(source, size, path, key, workers=workers)
-    decoded = open_store(path, key, report=True)
+    decoded = open_store(path, key, report=False)  # build_store said where and how big
     if decoded is None:
         raise DataError(f"The decoded-image store {path} was built but cannot be read back.")
     return decoded
@@ -493,7 +493,9 @@ def _compact(folder: Path, keep: np.ndarray) -> None:
     for name in (IMAGES_NAME, HISTOGRAMS_NAME):
         full = np.load(folder / name, mmap_mode="r")
         part = folder / f"kept-{name}"
-        out = np.lib.format.open_memmap(part, mode="w+", dtype=full.dtype, shape=(len(keep),) + full.shape[1:])
+        out = np.lib.format.open_memmap(
+            part, mode="w+", dtype=full.dtype, shape=(len(keep), *full.shape[1:])
+        )
         for start in range(0, len(keep), 1024):
             out[start : start + 1024] = full[keep[start : start + 1024]]
         out.flush()
