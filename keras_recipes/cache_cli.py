@@ -17,9 +17,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "keras-recipes cache") -
 
     Example:
 
-    >>> main(["list"])  # doctest: +ELLIPSIS
-    No decoded-image stores in .../stores.
-    0
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()) as shown:
+    ...     code = main(["list"])
+    >>> code, str(stores_dir()) in shown.getvalue()
+    (0, True)
     """
     parser = argparse.ArgumentParser(
         prog=prog,

@@ -17,6 +17,7 @@ MODULES = [
     "keras_recipes.callbacks.resumable_early_stopping",
     "keras_recipes.training",
     "keras_recipes.distribution",
+    "keras_recipes.cache_cli",
 ]
 
 
