@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from keras_recipes import cache_cli
-from keras_recipes.data import load_data, resolve_source
+from keras_recipes.data import Source, load_data, resolve_source
 from keras_recipes.data import store as store_module
 from keras_recipes.data.decode import decode_source
 from keras_recipes.data.split import channel_stats
@@ -26,6 +26,7 @@ from keras_recipes.data.store import (
     load_decoded,
     stores_dir,
 )
+from keras_recipes.errors import DataError
 
 SIZE = 16
 
@@ -265,3 +266,31 @@ def test_cache_with_a_bad_action_is_a_usage_error(capsys):
         cache_cli.main(["purge"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'purge'" in capsys.readouterr().err
+
+
+def test_an_array_source_such_as_tfds_is_stored_keyed_by_its_pixels(capsys):
+    # TFDS yields images of different sizes; resolve_source turns them into an object array.
+    rng = np.random.default_rng(0)
+    ragged = np.empty(6, dtype=object)
+    ragged[:] = [rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8) for i in range(6)]
+    labels = np.array([0, 1] * 3, np.int32)
+    source = Source("tfds", "tfds:fake", ("a", "b"), (), ragged, labels)
+    first = load_decoded(source, SIZE)
+    assert first.store.name.startswith("tfds-fake-16px-") and "decoding 6 images" in (
+        capsys.readouterr().err
+    )
+    assert np.array_equal(first.images, decode_source(source, SIZE).images)
+    assert load_decoded(source, SIZE).store == first.store
+    assert "reusing" in capsys.readouterr().err
+    ragged[0] = ragged[0] // 2  # other pixels: another store
+    assert load_decoded(source, SIZE).store != first.store
+
+
+def test_a_folder_of_only_bad_files_is_a_clear_error_every_time(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    (folder / "cat.0.jpg").write_text("not an image")
+    (folder / "dog.0.jpg").write_bytes(b"")
+    for _ in range(2):  # built once, then read back: the same message
+        with pytest.raises(DataError, match=r"No usable images in .*every file was skipped"):
+            load_data(folder, image_size=SIZE)
