@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras_recipes.data import pipeline
 from keras_recipes.data.decode import DecodedImages, resize_size_for
 from keras_recipes.data.split import Split, channel_stats, histogram_stats, stratified_split
+from keras_recipes.data.tta import NUM_CROPS
 from keras_recipes.errors import ConfigError, DataError
 
 
@@ -22,7 +23,8 @@ class DataBundle:
     epochs of `steps_per_epoch` batches (epoch e is a function of the seed and e alone,
     see `train_from`); `val` and `test`
     are centre crops; `val_full` and `test_full` are the whole `resize_size` images for
-    10-crop test-time augmentation (`evaluate_tta`). All yield (float32 images,
+    10-crop test-time augmentation (`evaluate_tta`), in batches of `ceil(batch_size / 10)`
+    images, so that a batch's ten crops are about one training batch. All yield (float32 images,
     int32 labels) batches, normalised with the training split's statistics.
 
     Build one with `load_data` (or `build_pipelines` from decoded images); change the
@@ -249,7 +251,10 @@ def build_pipelines(
             decoded.labels,
             indices,
             crop_size=crop,
-            batch_size=batch_size,
+            # 10-crop TTA sends ten crops of every image of a batch through the model at
+            # once: full-image batches of batch_size / 10 keep that at one training batch of
+            # crops (at 256 images and 227 px the whole batch's crops took 6 GiB).
+            batch_size=batch_size if crop else -(-batch_size // NUM_CROPS),
             normalize=normalize,
         )
 
