@@ -8,6 +8,7 @@ arguments, so library code never sees argparse.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,6 +71,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _NoCache(argparse.Action):
+    """--no-cache sets KERAS_RECIPES_NO_CACHE, so it reaches load_data in this process and in
+    every worker process the command starts (they inherit the environment)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ["KERAS_RECIPES_NO_CACHE"] = "1"
+        setattr(namespace, self.dest, True)
+
+
 #: Help of the shared flags, by destination; a command may reword some (`add_train_arguments`).
 TRAIN_HELP = {
     "recipe": "registered recipe name or path to a .toml file (default: default)",
@@ -111,6 +124,12 @@ def add_train_arguments(
     data.add_argument("--data", default=None, help=text["data"])
     data.add_argument("--image-size", type=positive_int, default=None, help=text["image_size"])
     data.add_argument("--width", type=_positive_float, default=None, help=text["width"])
+    data.add_argument(
+        "--no-cache",
+        action=_NoCache,
+        help="decode the images into memory instead of the decoded-image store under "
+        "$KERAS_RECIPES_CACHE (see `keras-recipes cache list`)",
+    )
     training = parser.add_argument_group("training")
     training.add_argument("--epochs", type=positive_int, default=None, help=text["epochs"])
     training.add_argument("--batch-size", type=positive_int, default=None, help=text["batch_size"])
@@ -418,6 +437,7 @@ SUBCOMMANDS = {
     "list": "list the registered recipes",
     "compare": "train several recipes for several seeds; which wins on my data",
     "tune": "search the recipe space with keras-tuner (random, bayesian, hyperband)",
+    "cache": "list or clear the decoded-image stores (cache list|clear)",
 }
 
 
@@ -445,6 +465,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "keras-recipes") -> int:
         from keras_recipes.tuning.recipe_cli import main as tune_main
 
         return tune_main(argv[1:], prog=f"{prog} tune")
+    if argv and argv[0] == "cache":
+        import_tensorflow_quietly()  # the store module imports the data package
+        from keras_recipes.cache_cli import main as cache_main
+
+        return cache_main(argv[1:], prog=f"{prog} cache")
     if argv and argv[0] == "train":
         argv = argv[1:]
     return train_main(argv, prog=f"{prog} train" if prog == "keras-recipes" else prog)

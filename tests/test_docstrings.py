@@ -23,6 +23,7 @@ MODULES = [
     "keras_recipes.atomic",
     "keras_recipes._compat",
     "keras_recipes.startup",
+    "keras_recipes.cache_cli",
 ]
 
 

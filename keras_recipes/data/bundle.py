@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from keras_recipes.data import pipeline
 from keras_recipes.data.decode import DecodedImages, resize_size_for
-from keras_recipes.data.split import Split, channel_stats, stratified_split
+from keras_recipes.data.split import Split, channel_stats, histogram_stats, stratified_split
+from keras_recipes.data.tta import NUM_CROPS
 from keras_recipes.errors import ConfigError, DataError
 
 
@@ -22,7 +23,8 @@ class DataBundle:
     epochs of `steps_per_epoch` batches (epoch e is a function of the seed and e alone,
     see `train_from`); `val` and `test`
     are centre crops; `val_full` and `test_full` are the whole `resize_size` images for
-    10-crop test-time augmentation (`evaluate_tta`). All yield (float32 images,
+    10-crop test-time augmentation (`evaluate_tta`), in batches of `ceil(batch_size / 10)`
+    images, so that a batch's ten crops are about one training batch. All yield (float32 images,
     int32 labels) batches, normalised with the training split's statistics.
 
     Build one with `load_data` (or `build_pipelines` from decoded images); change the
@@ -58,8 +60,6 @@ class DataBundle:
     test: tf.data.Dataset | None = field(repr=False)
     val_full: tf.data.Dataset = field(repr=False)
     test_full: tf.data.Dataset | None = field(repr=False)
-    # One TF copy of the images and labels, shared by every bundle derived from this one.
-    tensors: tuple[tf.Tensor, tf.Tensor] = field(repr=False, compare=False)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -101,10 +101,9 @@ class DataBundle:
 
         Resumed training uses it so that epoch k has the same order and crops either way.
         """
-        images, labels = self.tensors
         return pipeline.train_dataset(
-            images,
-            labels,
+            self.decoded.images,
+            self.decoded.labels,
             self.split.train,
             crop_size=self.image_size,
             batch_size=self.batch_size,
@@ -152,7 +151,6 @@ class DataBundle:
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
             split=self.split,
-            _tensors=self.tensors,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -169,6 +167,7 @@ class DataBundle:
             "skipped_examples": {
                 k: list(v) for k, v in sorted(self.decoded.skipped_examples.items())
             },
+            "store": None if self.decoded.store is None else str(self.decoded.store),
             "image_size": self.image_size,
             "resize_size": self.resize_size,
             "batch_size": self.batch_size,
@@ -191,7 +190,6 @@ def build_pipelines(
     val_fraction: float = 0.2,
     test_fraction: float = 0.1,
     split: Split | None = None,
-    _tensors: tuple[tf.Tensor, tf.Tensor] | None = None,
 ) -> DataBundle:
     """Splits decoded images, computes the training statistics and builds the pipelines.
 
@@ -234,17 +232,30 @@ def build_pipelines(
         split = stratified_split(
             decoded.labels, val_fraction, test_fraction, seed, decoded.class_names
         )
-    mean, std = channel_stats(decoded.images, split.train)
-    if _tensors is None:
-        _tensors = (tf.constant(decoded.images), tf.constant(decoded.labels, tf.int32))
-    images, labels = _tensors
+    if decoded.histograms is not None:
+        # The store's per-image histograms: the same exact figures without reading pixels.
+        train_rows = np.sort(split.train)
+        histogram = np.zeros((3, 256), np.int64)
+        for start in range(0, len(train_rows), 4096):
+            histogram += decoded.histograms[train_rows[start : start + 4096]].sum(0, np.int64)
+        mean, std = histogram_stats(histogram)
+    else:
+        mean, std = channel_stats(decoded.images, split.train)
     normalize = pipeline.normalizer(mean, std, preprocessing)
 
     def evaluation(indices: np.ndarray, crop: int | None) -> tf.data.Dataset | None:
         if len(indices) == 0:
             return None
         return pipeline.eval_dataset(
-            images, labels, indices, crop_size=crop, batch_size=batch_size, normalize=normalize
+            decoded.images,
+            decoded.labels,
+            indices,
+            crop_size=crop,
+            # 10-crop TTA sends ten crops of every image of a batch through the model at
+            # once: full-image batches of batch_size / 10 keep that at one training batch of
+            # crops (at 256 images and 227 px the whole batch's crops took 6 GiB).
+            batch_size=batch_size if crop else -(-batch_size // NUM_CROPS),
+            normalize=normalize,
         )
 
     return DataBundle(
@@ -262,7 +273,6 @@ def build_pipelines(
         test=evaluation(split.test, image_size),
         val_full=evaluation(split.val, None),
         test_full=evaluation(split.test, None),
-        tensors=_tensors,
     )
 
 

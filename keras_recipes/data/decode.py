@@ -31,9 +31,12 @@ SKIP_TRUNCATED = "truncated"
 SKIP_CORRUPT = "corrupt"
 SKIP_TOO_LARGE = "too_large"
 
-# What Pillow's format plugins raise on malformed data (besides OSError): a bad file must
-# be counted and skipped, never end the run.
-_DECODE_ERRORS = (SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError)
+# What Pillow raises for a malformed file besides OSError (and its subclasses
+# UnidentifiedImageError, DecompressionBombError, caught above): SyntaxError from format
+# plugins, ValueError from decoders, EOFError and struct.error from header parsers that read
+# past a short file. A bad file is counted and skipped; anything else (a TypeError, an
+# IndexError) is a bug in the toolkit or Pillow and must surface, not count as "corrupt".
+_DECODE_ERRORS = (SyntaxError, ValueError, EOFError, struct.error)
 
 
 def resize_size_for(image_size: int) -> int:
@@ -51,8 +54,9 @@ def resize_size_for(image_size: int) -> int:
 class DecodedImages:
     """A source decoded once: uint8 images at one square size, with their labels.
 
-    This is the in-memory cache every pipeline is built from; re-batching or changing the
-    preprocessing never decodes again.
+    Every pipeline is built from it; re-batching or changing the preprocessing never
+    decodes again. `images` is an in-memory array (`decode_source`) or a read-only memory
+    map of a decoded-image store (`keras_recipes.data.store.load_decoded`).
 
     Args:
         images: np.ndarray. (N, size, size, 3) uint8.
@@ -63,6 +67,9 @@ class DecodedImages:
         skipped: dict. Files left out, reason -> count (names outside the pattern,
             unreadable, empty, not an image, truncated, corrupt, too large).
         skipped_examples: dict. Reason -> up to five of those paths.
+        histograms: np.ndarray or None. (N, 3, 256) per-image channel histograms (a store
+            keeps them, so the training statistics need no pass over the pixels).
+        store: Path or None. The decoded-image store the images are memory-mapped from.
 
     Example:
 
@@ -81,6 +88,8 @@ class DecodedImages:
     layout: str
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
+    histograms: np.ndarray | None = field(default=None, repr=False)
+    store: Path | None = None
 
     @property
     def size(self) -> int:

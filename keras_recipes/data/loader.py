@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from keras_recipes.data.bundle import DataBundle, build_pipelines
-from keras_recipes.data.decode import decode_source, resize_size_for
+from keras_recipes.data.decode import resize_size_for
 from keras_recipes.data.pipeline import check_preprocessing
 from keras_recipes.data.sources import Spec, resolve_source
 from keras_recipes.data.split import check_fractions
+from keras_recipes.data.store import load_decoded
 from keras_recipes.errors import ConfigError
 
 
@@ -24,12 +25,16 @@ def load_data(
     class_names: tuple[str, ...] | list[str] | None = None,
     data_dir: str | os.PathLike | None = None,
     workers: int | None = None,
+    cache: bool | None = None,
 ) -> DataBundle:
     """Loads a data source into a `DataBundle` of tf.data pipelines.
 
-    Every image is decoded once (in threads), converted to RGB and resized to the square
-    `resize_size = round(image_size * 256 / 227)` (256 for 227, as the original); files that
-    cannot be used are skipped and counted by reason (`bundle.describe()["skipped"]`).
+    Every image is decoded once, ever, converted to RGB and resized to the square
+    `resize_size = round(image_size * 256 / 227)` (256 for 227, as the original), into the
+    decoded-image store on disk (`keras_recipes.data.store`): later calls on the same files
+    and size, in any process, memory-map it instead of decoding, and the pipelines read
+    batches from it, so memory does not grow with the data set. Files that cannot be used
+    are skipped and counted by reason (`bundle.describe()["skipped"]`).
     The images are split per class (seeded), the per-channel mean and std are taken from
     the training split, and the pipelines crop `image_size` squares from the stored images.
 
@@ -47,7 +52,9 @@ def load_data(
         test_fraction: float. Share of each class for test; 0 means no test split.
         class_names: names of the array source's labels.
         data_dir: TFDS data folder (default `$TFDS_DATA_DIR` or TFDS's own).
-        workers: int or None. Decoding threads.
+        workers: int or None. Decoding processes (threads with `cache=False`).
+        cache: bool or None. False decodes into memory, skipping the store; None (default)
+            uses the store unless `$KERAS_RECIPES_NO_CACHE` is set (as `--no-cache` does).
 
     Returns:
         DataBundle.
@@ -72,7 +79,7 @@ def load_data(
     check_preprocessing(preprocessing)
     check_fractions(val_fraction, test_fraction)
     resolved = resolve_source(source, class_names=class_names, data_dir=data_dir)
-    decoded = decode_source(resolved, resize_size_for(image_size), workers=workers)
+    decoded = load_decoded(resolved, resize_size_for(image_size), cache=cache, workers=workers)
     return build_pipelines(
         decoded,
         image_size=image_size,

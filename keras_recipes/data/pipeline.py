@@ -80,9 +80,52 @@ def center_crop(images: tf.Tensor, crop_size: int) -> tf.Tensor:
     return tf.image.crop_to_bounding_box(images, top, left, crop_size, crop_size)
 
 
+def read_rows(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`images[rows]`, read in ascending row order, returned in the order asked.
+
+    On a memory-mapped store, ascending reads walk the file forwards (read-ahead works, and
+    each page is touched once per batch); the batch comes back in the requested order.
+
+    Example:
+
+    >>> read_rows(np.arange(5)[:, None], np.array([3, 0, 3])).ravel().tolist()
+    [3, 0, 3]
+    """
+    rows = np.asarray(rows)
+    order = np.argsort(rows, kind="stable")
+    out = np.empty((len(rows), *images.shape[1:]), images.dtype)
+    out[order] = images[rows[order]]
+    return out
+
+
+def row_reader(images: np.ndarray) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A tf.data-usable function: a (B,) int tensor of rows -> those images as a uint8 tensor.
+
+    The images stay a numpy array (in memory, or a memory map of the decoded-image store):
+    only the batch being read is copied, never the data set (a `tf.constant` of it would be
+    a second full copy in the process).
+
+    Example:
+
+    >>> read = row_reader(np.arange(24, dtype=np.uint8).reshape(3, 2, 2, 2))
+    >>> read(tf.constant([2, 0])).numpy()[:, 0, 0, 0].tolist()
+    [16, 0]
+    """
+    shape = images.shape[1:]
+
+    def read(rows: tf.Tensor) -> tf.Tensor:
+        batch = tf.numpy_function(
+            lambda r: read_rows(images, r), [rows], tf.as_dtype(images.dtype), stateful=False
+        )
+        batch.set_shape([None, *shape])
+        return batch
+
+    return read
+
+
 def train_dataset(
-    images: tf.Tensor,
-    labels: tf.Tensor,
+    images: np.ndarray,
+    labels: np.ndarray,
     indices: np.ndarray,
     *,
     crop_size: int,
@@ -98,13 +141,14 @@ def train_dataset(
     (`first_epoch`) sees exactly the batches an uninterrupted run would. Each epoch ends
     with its own short batch; train with `steps_per_epoch = ceil(len(indices) / batch_size)`.
 
-    Whole batches are augmented at once: one gather crops and flips the batch's images
-    (`crop_batch`), so the per-batch cost is a few vectorised ops rather than one small
-    op chain per image.
+    Each batch reads its images from `images` (`row_reader`: only the batch is copied, so
+    memory does not grow with the data set), then one gather crops and flips them all
+    (`crop_batch`): a few vectorised ops per batch, not one small op chain per image.
 
     Args:
-        images: tf.Tensor. (N, r, r, 3) uint8, all decoded images (indexed by `indices`).
-        labels: tf.Tensor. (N,) int32.
+        images: np.ndarray. (N, r, r, 3) uint8, all decoded images (indexed by `indices`);
+            in memory or a memory map.
+        labels: np.ndarray. (N,) int.
         indices: np.ndarray. The training images.
         crop_size: int. Side of the random crop.
         batch_size: int.
@@ -118,8 +162,8 @@ def train_dataset(
 
     Example:
 
-    >>> images = tf.zeros([6, 10, 10, 3], tf.uint8)
-    >>> labels = tf.constant([0, 1, 0, 1, 0, 1])
+    >>> images = np.zeros([6, 10, 10, 3], np.uint8)
+    >>> labels = np.array([0, 1, 0, 1, 0, 1])
     >>> f = normalizer(np.zeros(3), np.ones(3), "none")
     >>> ds = train_dataset(images, labels, np.arange(6), crop_size=8, batch_size=4,
     ...                    normalize=f, seed=0)
@@ -130,6 +174,8 @@ def train_dataset(
     count = len(indices)
     room_y = int(images.shape[1]) - crop_size + 1
     room_x = int(images.shape[2]) - crop_size + 1
+    read = row_reader(images)
+    label_table = tf.constant(np.asarray(labels, np.int32))
 
     def epoch(number: tf.Tensor) -> tf.data.Dataset:
         key = tf.stack([tf.constant(seed, tf.int64), number])
@@ -146,8 +192,10 @@ def train_dataset(
         return plan.batch(batch_size)
 
     def load(order, tops, lefts, flips) -> tuple[tf.Tensor, tf.Tensor]:
-        batch = crop_batch(images, order, tops, lefts, flips, crop_size)
-        return normalize(batch), tf.gather(labels, order)
+        batch = read(order)
+        local = tf.range(tf.shape(order)[0])
+        crops = crop_batch(batch, local, tops, lefts, flips, crop_size)
+        return normalize(crops), tf.gather(label_table, order)
 
     # Only the small per-epoch plans go through flat_map; the one parallel map that does
     # the work lives outside it, so its threads and buffers persist across epochs.
@@ -171,7 +219,7 @@ def crop_batch(
     right to left), so cropping and flipping cost one pass over the output.
 
     Args:
-        images: tf.Tensor. (N, H, W, C), any real dtype, with a static shape.
+        images: tf.Tensor. (N, H, W, C), any real dtype, with static H, W and C.
         order: tf.Tensor. (B,) int32 indices into `images`.
         tops, lefts: tf.Tensor. (B,) int32 offsets of the crops.
         flips: tf.Tensor. (B,) bool, mirror left-right.
@@ -189,21 +237,23 @@ def crop_batch(
     [[[4, 5], [8, 9]], [[3, 2], [7, 6]]]
     """
     count, height, width, channels = images.shape
-    # Pixel indices overflow int32 past 2**31 pixels (e.g. 33,000 images at 256 px).
-    dtype = tf.int32 if count * height * width < 2**31 else tf.int64
+    # Pixel indices overflow int32 past 2**31 pixels (e.g. 33,000 images at 256 px); a
+    # batch read from the store has no static count, but a batch never comes near that.
+    pixels_in = (count or 1) * height * width
+    dtype = tf.int32 if pixels_in < 2**31 else tf.int64
     steps = tf.range(crop_size, dtype=dtype)
     rows = tf.cast(order, dtype)[:, None] * height + tf.cast(tops, dtype)[:, None] + steps
     columns = tf.cast(lefts, dtype)[:, None] + tf.where(
         flips[:, None], crop_size - 1 - steps, steps
     )
     pixels = rows[:, :, None] * width + columns[:, None, :]  # (B, s, s)
-    flat = tf.reshape(images, [count * height * width, channels])
+    flat = tf.reshape(images, [-1, channels])
     return tf.cast(tf.gather(flat, pixels), tf.float32)
 
 
 def eval_dataset(
-    images: tf.Tensor,
-    labels: tf.Tensor,
+    images: np.ndarray,
+    labels: np.ndarray,
     indices: np.ndarray,
     *,
     crop_size: int | None,
@@ -212,9 +262,12 @@ def eval_dataset(
 ) -> tf.data.Dataset:
     """In order, centre-cropped to `crop_size` (None: the full stored image), batched.
 
+    Batches are read from `images` one at a time (`row_reader`), so evaluating, 10-crop
+    test-time augmentation included, holds a few batches, not the split.
+
     Args:
-        images: tf.Tensor. (N, r, r, 3) uint8.
-        labels: tf.Tensor. (N,) int32.
+        images: np.ndarray. (N, r, r, 3) uint8, in memory or a memory map.
+        labels: np.ndarray. (N,) int.
         indices: np.ndarray. The images of this split.
         crop_size: int or None. Centre crop side; None keeps r x r (for 10-crop TTA).
         batch_size: int.
@@ -225,20 +278,22 @@ def eval_dataset(
 
     Example:
 
-    >>> images = tf.reshape(tf.range(2 * 4 * 4 * 3, dtype=tf.int32), [2, 4, 4, 3])
+    >>> images = np.arange(2 * 4 * 4 * 3).reshape(2, 4, 4, 3).astype(np.uint8)
     >>> f = normalizer(np.zeros(3), np.ones(3), "none")
-    >>> ds = eval_dataset(tf.cast(images, tf.uint8), tf.constant([0, 1]), np.array([1]),
+    >>> ds = eval_dataset(images, np.array([0, 1]), np.array([1]),
     ...                   crop_size=2, batch_size=8, normalize=f)
     >>> x, y = next(iter(ds))
     >>> round(float(x[0, 0, 0, 0]) * 255), y.numpy().tolist()
     (63, [1])
     """
+    read = row_reader(images)
+    label_table = tf.constant(np.asarray(labels, np.int32))
 
     def load(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x = tf.gather(images, batch)
+        x = read(batch)
         if crop_size is not None:
             x = center_crop(x, crop_size)
-        return normalize(x), tf.gather(labels, batch)
+        return normalize(x), tf.gather(label_table, batch)
 
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(indices, np.int64)).batch(batch_size)
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)

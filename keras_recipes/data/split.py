@@ -185,6 +185,20 @@ def channel_stats(
         chunk = images[indices[start : start + _STATS_CHUNK]]
         for c in range(channels):
             histogram[c] += np.bincount(chunk[..., c].ravel(), minlength=256)
+    return histogram_stats(histogram)
+
+
+def histogram_stats(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std) in the [0, 1] scale from (C, 256) byte-value counts, exact.
+
+    Example:
+
+    >>> h = np.zeros((3, 256), np.int64)
+    >>> h[:, 0] = h[:, 255] = 1
+    >>> [v.tolist() for v in histogram_stats(h)]
+    [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
+    """
+    histogram = np.asarray(histogram, np.int64)
     total = histogram.sum(axis=1)
     if not total.all():
         raise DataError("Cannot compute channel statistics of an empty training split.")

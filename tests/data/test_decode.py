@@ -164,3 +164,21 @@ def test_uint8_arrays_at_the_right_size_are_not_copied():
 def test_non_finite_float_arrays_are_an_error():
     with pytest.raises(DataError, match="NaN or infinite"):
         resize_arrays(np.full((1, 2, 2, 3), np.nan), 2)
+
+
+def test_a_bug_while_decoding_surfaces_instead_of_counting_the_file_as_corrupt(
+    tmp_path, write_jpeg, monkeypatch
+):
+    # A TypeError or IndexError is the toolkit's (or Pillow's) bug, not a bad file: before
+    # #11 item 9 both were swallowed and the file counted as "corrupt".
+    path = write_jpeg(tmp_path / "cat.0.jpg")
+
+    def broken(image, size):
+        raise TypeError("bug in the resize code")
+
+    monkeypatch.setattr("keras_recipes.data.decode._resize", broken)
+    with pytest.raises(TypeError, match="bug in the resize code"):
+        decode_image(path, 8)
+    monkeypatch.setattr("keras_recipes.data.decode._resize", lambda image, size: [][1])
+    with pytest.raises(IndexError):
+        decode_image(path, 8)

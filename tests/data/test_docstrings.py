@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["bundle", "decode", "demo", "loader", "pipeline", "sources", "split", "tta"]
+MODULES = ["bundle", "decode", "demo", "loader", "pipeline", "sources", "split", "store", "tta"]
 
 
 @pytest.mark.parametrize("name", MODULES)
