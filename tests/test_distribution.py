@@ -264,10 +264,12 @@ def test_two_workers_on_localhost_take_the_steps_of_one_device(tmp_path):
     one = load_model(alone / "model.keras")
     # The same global batch of 16 split 8 + 8 over the workers, gradients averaged over it:
     # the steps one device takes, up to float32 summation order. (Comparing the two workers
-    # alone would pass for two workers that agree on the wrong steps.)
+    # alone would pass for two workers that agree on the wrong steps.) Synchronised batch
+    # norm over 8-image halves amplifies the summation order: up to ~1.5e-3 seen after 6
+    # steps, against ~1e-2 and more for a wrong gradient scale.
     for a, b, c in zip(chief.get_weights(), other.get_weights(), one.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-        np.testing.assert_allclose(a, c, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(a, c, rtol=1e-3, atol=5e-3)
     chief_history = pd.read_csv(out / "history.csv")
     one_history = pd.read_csv(alone / "history.csv")
     np.testing.assert_allclose(chief_history["loss"], one_history["loss"], rtol=5e-3)
