@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -221,10 +222,11 @@ def pipeline_vs_model(folder: Path, cache: Path, args: argparse.Namespace) -> di
     from keras_recipes.recipes import get_recipe
     from keras_recipes.training import compile_model
 
-    os.environ["KERAS_RECIPES_CACHE"] = str(cache)
     recipe = get_recipe("alexnet2012")
     batch = recipe.training.batch_size
-    bundle = load_data(folder, image_size=args.image_size, batch_size=batch)
+    # The store under `cache`, for this load only: a caller's own cache setting stays.
+    with mock.patch.dict(os.environ, {"KERAS_RECIPES_CACHE": str(cache)}):
+        bundle = load_data(folder, image_size=args.image_size, batch_size=batch)
     stream = iter(bundle.train)
     for _ in range(3):
         next(stream)

@@ -132,6 +132,10 @@ _ALLOWED = {
     ("cli.py", "open"): "os.devnull",
     ("data/demo.py", "write_text"): "inside a temporary folder renamed whole when complete",
     ("data/demo.py", "save"): "inside a temporary folder renamed whole when complete",
+    # The decoded-image store is built in a temporary folder renamed whole when complete;
+    # its other opens are the lock file (flock) and fallocate on the array being built.
+    ("data/store.py", "open"): "the lock file, fallocate, and the header of a temporary folder",
+    ("data/store.py", "dump"): "the header, inside a temporary folder renamed whole",
     # Figures are for people; no run reads them back, and a rerun redraws them.
     ("plots.py", "savefig"): "a figure (learning_curves.png)",
     ("comparison/plot.py", "savefig"): "a figure (comparison.png)",

@@ -135,14 +135,7 @@ def run_search(
     run_dir = Path(run_dir)
     if role != "worker":
         _check_run_dir(config, run_dir, resume)
-    objective_fn = objective or _objective(config, toy_delay)
-    if objective is None and role != "chief":
-        load_data_first(objective_fn)
-    prepare_run_dir(run_dir)
-    if role != "worker":
-        config.save(run_dir)
-
-    oracle, plan = build_oracle(
+    oracle, plan = build_oracle(  # checks the budget (a grid's points) before any data
         config.search,
         config.space,
         keras_tuner.Objective(config.objective_name, "max"),
@@ -154,6 +147,12 @@ def run_search(
         kappa=config.kappa,
         max_epochs=config.epochs if config.objective == "train" else 3,
     )
+    objective_fn = objective or _objective(config, toy_delay)
+    if objective is None and role != "chief":
+        load_data_first(objective_fn)
+    prepare_run_dir(run_dir)
+    if role != "worker":
+        config.save(run_dir)
     recorder = TrialRecorder(
         config.space,
         config.objective_name,
