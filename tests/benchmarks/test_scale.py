@@ -18,8 +18,8 @@ def figures(anon_gib=1.0, warm_s=5.0, store=800.0, keras=600.0, before=300.0, pi
     run = {"first_step_s": warm_s, "decode_rate": store, "reused": True, "anon": anon_gib * GIB}
     decode = {
         "image_dataset_from_directory": {"img_s": keras, "cpu_ms": 2.0},
-        "threads, in memory (before #13)": {"img_s": before, "cpu_ms": 2.0},
-        "store: worker processes -> memory map": {"img_s": store, "cpu_ms": 2.0},
+        "Pillow threads, in memory (before #13)": {"img_s": before, "cpu_ms": 2.0},
+        "store: TensorFlow fast path -> memory map": {"img_s": store, "cpu_ms": 2.0},
     }
     speed = {"pipeline": pipeline, "model": 50.0, "batch": 256}
     return {"count": 100, "cold": run, "warm": run, "disk": 1, "decode": decode, "speed": speed}
@@ -73,8 +73,8 @@ def test_tiny_run_decodes_cold_reuses_warm_and_reports(bench, tmp_path, capsys):
     assert only["disk"] >= 200 * 36 * 36 * 3  # the images, at resize_size_for(32) = 36
     assert set(only["decode"]) == {
         "image_dataset_from_directory",
-        "threads, in memory (before #13)",
-        "store: worker processes -> memory map",
+        "Pillow threads, in memory (before #13)",
+        "store: TensorFlow fast path -> memory map",
     }
     assert all(r["img_s"] > 0 and r["cpu_ms"] > 0 for r in only["decode"].values())
     assert only["speed"]["pipeline"] > 0 and only["speed"]["model"] > 0

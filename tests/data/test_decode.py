@@ -4,10 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from keras_recipes.data import decode_files, decode_source, resize_size_for, resolve_source
-from keras_recipes.data.decode import decode_image, resize_arrays
+from keras_recipes.data.decode import decode_fast, decode_image, fast_groups, resize_arrays
 from keras_recipes.errors import DataError
 
 
@@ -47,9 +48,11 @@ def test_grayscale_cmyk_and_png_named_jpg_become_rgb(messy_kaggle):
     assert np.array_equal(gray[..., 0], gray[..., 1])
     assert np.array_equal(gray[..., 0], gray[..., 2])
     assert image["dog.6.jpg"].std() > 0  # the CMYK JPEG decoded to a real picture
-    # The PNG is lossless, so its pixels are exactly Pillow's resize of the original.
-    original = Image.open(messy_kaggle / "dog.7.jpg").convert("RGB")
-    expected = np.asarray(original.resize((16, 16), Image.Resampling.BILINEAR))
+    # The PNG is lossless, so its pixels are exactly the fast path's (TensorFlow's bilinear)
+    # resize of the original.
+    original = np.asarray(Image.open(messy_kaggle / "dog.7.jpg").convert("RGB"))
+    expected = tf.image.resize(original, (16, 16), "bilinear", antialias=False)
+    expected = tf.cast(tf.clip_by_value(tf.round(expected), 0, 255), tf.uint8).numpy()
     assert np.array_equal(image["dog.7.jpg"], expected)
 
 
@@ -69,7 +72,8 @@ def test_decode_files_keeps_order_and_reports_each_reason(tmp_path, write_jpeg):
     images, keep, reasons = decode_files(paths, 8, workers=2)
     assert keep.tolist() == [0, 2]
     assert reasons == [None, "unreadable", None]
-    assert np.array_equal(images[1], decode_image(paths[2], 8))
+    ((_, fast),) = decode_fast([paths[2]], fast_groups([paths[2]], 8), 8)
+    assert np.array_equal(images[1], fast)
 
 
 def test_folder_path_is_unreadable(tmp_path):

@@ -50,15 +50,20 @@ def kaggle(tmp_path, write_jpeg):
 
 
 def count_decodes(monkeypatch) -> list:
-    """Counts decode_image calls made by the store (in this process)."""
+    """Counts the files the store decodes (in this process), by either decoder."""
     calls = []
-    real = store_module.decode_image
+    real, real_fast = store_module.decode_image, store_module.decode_fast
 
     def counted(path, size):
         calls.append(path)
         return real(path, size)
 
+    def counted_fast(paths, groups, size):
+        calls.extend(paths[i] for indices in groups.values() for i in indices)
+        return real_fast(paths, groups, size)
+
     monkeypatch.setattr(store_module, "decode_image", counted)
+    monkeypatch.setattr(store_module, "decode_fast", counted_fast)
     return calls
 
 
@@ -134,6 +139,7 @@ def slow(path, size):
     time.sleep(0.05)
     return real(path, size)
 store.decode_image = slow
+store.fast_groups = lambda paths, size: {}  # every file through the slowed decoder
 store.load_decoded(resolve_source(sys.argv[1]), 16, workers=1)
 """
 
@@ -170,6 +176,8 @@ def test_two_processes_started_together_decode_once(kaggle, tmp_path, monkeypatc
         return real(path, size)
 
     monkeypatch.setattr(store_module, "decode_image", slow_logged)
+    # Pillow only: the forked children must not run TensorFlow (not fork-safe).
+    monkeypatch.setattr(store_module, "fast_groups", lambda paths, size: {})
     context = multiprocessing.get_context("fork")  # the children inherit the patch
     children = [
         context.Process(target=_load_in_child, args=(str(kaggle), str(tmp_path / f"{i}.json")))
