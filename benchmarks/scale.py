@@ -294,10 +294,7 @@ def store_bytes(cache: Path) -> int:
 
 def measure(count: int, root: Path, args: argparse.Namespace) -> dict:
     """Every per-N figure, cold first."""
-    big = make_kaggle_like(root / f"kaggle-like-{max(args.counts)}", max(args.counts))
-    folder = (
-        big if count == max(args.counts) else link_subset(big, root / f"kaggle-like-{count}", count)
-    )
+    folder = kaggle_folder(count, root, args)
     cache = root / "scale-benchmark" / f"n{count}"
     shutil.rmtree(cache, ignore_errors=True)
     result = {"count": count, "cold": train_run(folder, cache, args)}
@@ -307,6 +304,31 @@ def measure(count: int, root: Path, args: argparse.Namespace) -> dict:
     result["decode"] = reference_decode(folder, min(count, args.reference_images), size)
     result["speed"] = pipeline_vs_model(folder, cache, args)
     return result
+
+
+def kaggle_folder(count: int, root: Path, args: argparse.Namespace) -> Path:
+    """The Kaggle-like set of `count` files (made once; smaller sets link the largest's)."""
+    big = make_kaggle_like(root / f"kaggle-like-{max(args.counts)}", max(args.counts))
+    if count == max(args.counts):
+        return big
+    return link_subset(big, root / f"kaggle-like-{count}", count)
+
+
+def decoders_only(root: Path, args: argparse.Namespace) -> dict:
+    """`--decoders-only`: the decoder comparison alone, printed as the report's table."""
+    size = round(args.image_size * 256 / 227)
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+        f"{os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs, {size} px"
+    )
+    print("\n| N | decoder (same files) | img/s | CPU ms/image |\n|---|---|---|---|")
+    figures = {}
+    for count in sorted(args.counts):
+        folder = kaggle_folder(count, root, args)
+        figures[count] = reference_decode(folder, min(count, args.reference_images), size)
+        for name, rate in figures[count].items():
+            print(f"| {count:,} | {name} | {rate['img_s']:,.0f} | {rate['cpu_ms']:.2f} |")
+    return figures
 
 
 def print_report(results: list[dict], cluster: dict | None, args: argparse.Namespace) -> None:
@@ -405,6 +427,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pipeline-steps", type=int, default=20)
     parser.add_argument("--model-steps", type=int, default=3)
     parser.add_argument("--no-cluster", action="store_true")
+    parser.add_argument(
+        "--decoders-only",
+        action="store_true",
+        help="only the decoder comparison on the first --reference-images files",
+    )
     parser.add_argument("--keep-stores", action="store_true")
     parser.add_argument(
         "--root",
@@ -426,6 +453,8 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     args = parse_args(argv)
     root = args.root or default_cache_dir()
+    if args.decoders_only:
+        return decoders_only(root, args)
     results = [measure(count, root, args) for count in sorted(args.counts)]
     cluster = None
     if not args.no_cluster:

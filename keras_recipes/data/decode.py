@@ -280,7 +280,9 @@ def decode_fast(
     for (kind, ratio), indices in sorted(groups.items()):
         files = [str(paths[i]) for i in indices]
         part = tf.data.Dataset.from_tensor_slices((indices, files))
-        part = part.map(loader(kind, ratio), num_parallel_calls=tf.data.AUTOTUNE)
+        part = part.map(
+            loader(kind, ratio), num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
+        )
         dataset = part if dataset is None else dataset.concatenate(part)
     # Batches: one Python step per 64 images, not per image.
     dataset = dataset.ignore_errors().batch(64).prefetch(tf.data.AUTOTUNE)
