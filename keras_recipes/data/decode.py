@@ -254,7 +254,7 @@ def _fast_header(path: Path) -> tuple[str, tuple[int, int]] | None:
 
 def decode_fast(
     paths: Sequence[str | os.PathLike], groups: dict[tuple[str, int], list[int]], size: int
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[int, np.ndarray]]:
     """Decodes and resizes the files of `fast_groups` with TensorFlow, in parallel.
 
     Runs in the calling process (TensorFlow is not fork-safe). A file TensorFlow fails on is
