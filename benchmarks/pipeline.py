@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_recipes.data import DataBundle, load_data, resolve_source
-from keras_recipes.data.decode import decode_image
+from keras_recipes.data.decode import decode_files
 from keras_recipes.errors import ConfigError, KerasRecipesError
 from keras_recipes.models import alexnet, check_image_size
 from keras_recipes.recipes import Recipe, get_recipe
@@ -166,7 +166,9 @@ def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray, preprocessing: s
 class NaiveFeed:
     """The original code's way: all images in one float array, cropped in a Python loop.
 
-    `load` decodes the files one after another (no threads); each epoch shuffles, then per
+    `load` decodes the files with the loader's own decoder, so both feeds hold the same
+    pixels (one Pillow thread for the files TensorFlow's fast path does not take); each
+    epoch shuffles, then per
     batch crops and flips every image with numpy slicing and hands the batch to
     `train_on_batch`, as a `feed_dict` loop does.
     """
@@ -178,10 +180,9 @@ class NaiveFeed:
         self.stream: Iterator | None = None
 
     def load(self) -> None:
-        """Decodes every file in turn into [0, 1] floats with the end-to-end split's labels."""
-        decoded = [decode_image(path, self.bundle.resize_size) for path in self.paths]
-        kept = [image for image in decoded if not isinstance(image, str)]
-        images = np.stack(kept).astype(np.float32) / 255
+        """Decodes every file into [0, 1] floats with the end-to-end split's labels."""
+        kept, _, _ = decode_files(self.paths, self.bundle.resize_size, workers=1)
+        images = kept.astype(np.float32) / 255
         train = self.bundle.split.train
         self.images = images[train]
         self.labels = self.bundle.decoded.labels[train]
