@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -214,46 +214,11 @@ def train(
         check_image_size(image_size)  # before the data is loaded, not after
     # `recipe` stays the user's (it is what recipe.toml records); `trained` is what runs.
     trained, replicas = scale_for_replicas(recipe, strategy.num_replicas_in_sync, batch_per_replica)
-    initial_epoch, records, states = 0, [], {}
-    if resume:
-        if run_dir is None:
-            raise ConfigError("resume=True needs the run_dir of the run to continue.")
-        initial_epoch, records, states = load_resume_point(run_dir)
-    elif run_dir is not None and backup_epoch(run_dir) is not None:
-        raise ConfigError(
-            f"{run_dir} holds an unfinished run (checkpoint at epoch {backup_epoch(run_dir)}). "
-            "Continue it with --resume, or choose another --out."
-        )
-    if run_dir is not None:
-        check_run_dir(run_dir)  # created below, once the data and the model are known good
+    initial_epoch, records, states = _resume_point(run_dir, resume)
     cfg = trained.training
     keras.utils.set_random_seed(seed)
-    # Set both ways, since the setting is global: Keras quietly drops XLA while determinism
-    # is on, so --jit-compile turns it off (an XLA run repeats only up to rounding).
-    deterministic = deterministic and not jit_compile
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    else:
-        _compat.disable_op_determinism()
-
-    if isinstance(data, DataBundle):
-        bundle = data.with_settings(
-            batch_size=cfg.batch_size, preprocessing=cfg.preprocessing, seed=seed
-        )
-        if bundle.input_shape[0] != image_size:
-            raise ConfigError(
-                f"The data bundle was built for image_size={bundle.input_shape[0]}, "
-                f"but train() was asked for image_size={image_size}."
-            )
-    else:
-        bundle = load_data(
-            data,
-            image_size=image_size,
-            batch_size=cfg.batch_size,
-            preprocessing=cfg.preprocessing,
-            seed=seed,
-        )
-
+    deterministic = _set_determinism(deterministic and not jit_compile)
+    bundle = _bundle_for(data, cfg, image_size, seed)
     with strategy.scope():
         model = compile_model(
             trained,
@@ -269,7 +234,106 @@ def train(
     if run_dir is not None:
         run_dir = prepare_run_dir(run_dir)
         recipe.to_toml(run_dir / "recipe.toml")  # before the first epoch: a killed run replays
+    own = _own_callbacks(
+        trained, model, bundle, run_dir, initial_epoch, records, states, tensorboard
+    )
+    all_callbacks = [*own.all, *callbacks]
 
+    start = time.perf_counter()
+    interrupted = _fit(model, bundle, initial_epoch, cfg.epochs, all_callbacks, own.board, verbose)
+    history = history_frame(own.recorder.records)
+    summary = _summary(trained, bundle, model, history, seed, image_size, width)
+    summary["train_images_per_second"] = round(own.meter.images_per_second, 2)
+    summary["distribution"] = {"strategy": strategy_name(strategy), **replicas}
+    summary["dtype_policy"] = model.dtype_policy.name
+    summary["jit_compile"] = bool(model.jit_compile)
+    summary["deterministic"] = deterministic
+    summary["status"] = "interrupted" if interrupted else _status(history, cfg.epochs)
+    if initial_epoch:
+        summary["resumed_at_epoch"] = initial_epoch
+    if summary["status"] not in ("diverged", "interrupted"):
+        summary.update(
+            _test_accuracy(model, bundle, (cfg.evaluation == "tta10") if tta is None else tta)
+        )
+    summary["wall_seconds"] = round(time.perf_counter() - start, 2)
+
+    result = TrainResult(history, summary, model, run_dir, all_callbacks)
+    if run_dir is not None:
+        write_run_dir(result, recipe, save_model=save_model)
+    if interrupted:
+        raise TrainingInterrupted(result)
+    return result
+
+
+def _resume_point(run_dir: Path | None, resume: bool) -> tuple[int, list, dict]:
+    """(initial epoch, history records, callback and seed states) to start from.
+
+    Refuses to start afresh over an unfinished run, and checks (without creating) that the
+    run folder can be made: it is created once the data and the model are known good.
+    """
+    initial_epoch, records, states = 0, [], {}
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume=True needs the run_dir of the run to continue.")
+        initial_epoch, records, states = load_resume_point(run_dir)
+    elif run_dir is not None and backup_epoch(run_dir) is not None:
+        raise ConfigError(
+            f"{run_dir} holds an unfinished run (checkpoint at epoch {backup_epoch(run_dir)}). "
+            "Continue it with --resume, or choose another --out."
+        )
+    if run_dir is not None:
+        check_run_dir(run_dir)
+    return initial_epoch, records, states
+
+
+def _set_determinism(deterministic: bool) -> bool:
+    """Turns TensorFlow's op determinism on or off, process-wide, and returns the setting.
+
+    Set both ways, since the setting is global: Keras quietly drops XLA while determinism
+    is on, so train() asks for it off under --jit-compile (an XLA run repeats only up to
+    rounding).
+    """
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        _compat.disable_op_determinism()
+    return deterministic
+
+
+def _bundle_for(data, cfg, image_size: int, seed: int) -> DataBundle:
+    """The data as a DataBundle with the recipe's batch and preprocessing, loaded if need be."""
+    if isinstance(data, DataBundle):
+        bundle = data.with_settings(
+            batch_size=cfg.batch_size, preprocessing=cfg.preprocessing, seed=seed
+        )
+        if bundle.input_shape[0] != image_size:
+            raise ConfigError(
+                f"The data bundle was built for image_size={bundle.input_shape[0]}, "
+                f"but train() was asked for image_size={image_size}."
+            )
+        return bundle
+    return load_data(
+        data,
+        image_size=image_size,
+        batch_size=cfg.batch_size,
+        preprocessing=cfg.preprocessing,
+        seed=seed,
+    )
+
+
+class _OwnCallbacks(NamedTuple):
+    """The toolkit's callbacks in fit() order, and the ones train() reads back."""
+
+    all: list
+    recorder: RunRecorder
+    meter: ThroughputMeter
+    board: keras.callbacks.Callback | None
+
+
+def _own_callbacks(trained, model, bundle, run_dir, initial_epoch, records, states, tensorboard):
+    """Schedules, logging, early stopping, the run recorder, TensorBoard and the checkpoint,
+    with the states of a resumed run put back."""
+    cfg = trained.training
     schedulers = schedule_callbacks(trained)
     stateful = {type(cb).__name__: cb for cb in schedulers}
     stopper = None
@@ -312,54 +376,42 @@ def train(
         own.append(
             keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR), double_checkpoint=True)
         )
-    all_callbacks = [*own, *callbacks]
+    return _OwnCallbacks(own, recorder, meter, board)
 
-    start = time.perf_counter()
-    interrupted = False
+
+def _fit(model, bundle, initial_epoch: int, epochs: int, callbacks: list, board, verbose) -> bool:
+    """model.fit from `initial_epoch`; True when Ctrl-C stopped it (what was computed stays,
+    and the checkpoint stays for --resume)."""
     try:
         model.fit(
             bundle.train_from(initial_epoch),
             steps_per_epoch=bundle.steps_per_epoch,
             initial_epoch=initial_epoch,
             validation_data=bundle.val,
-            epochs=cfg.epochs,
-            callbacks=all_callbacks,
+            epochs=epochs,
+            callbacks=callbacks,
             verbose=verbose,
             shuffle=False,  # the tf.data pipeline shuffles (seeded) itself
         )
     except KeyboardInterrupt:
-        # Ctrl-C: keep what was computed; the checkpoint stays for --resume.
-        interrupted = True
         if board is not None:
             board.close()
-    history = history_frame(recorder.records)
-    summary = _summary(trained, bundle, model, history, seed, image_size, width)
-    summary["train_images_per_second"] = round(meter.images_per_second, 2)
-    summary["distribution"] = {"strategy": strategy_name(strategy), **replicas}
-    summary["dtype_policy"] = model.dtype_policy.name
-    summary["jit_compile"] = bool(model.jit_compile)
-    summary["deterministic"] = deterministic
-    summary["status"] = "interrupted" if interrupted else _status(history, cfg.epochs)
-    if initial_epoch:
-        summary["resumed_at_epoch"] = initial_epoch
+        return True
+    return False
 
-    use_tta = (cfg.evaluation == "tta10") if tta is None else tta
-    if bundle.test is not None and summary["status"] not in ("diverged", "interrupted"):
-        summary["test_accuracy"] = float(
-            model.evaluate(bundle.test, verbose=0, return_dict=True)["accuracy"]
+
+def _test_accuracy(model, bundle, use_tta: bool) -> dict[str, float]:
+    """Centre-crop test accuracy, and 10-crop's when asked; empty without a test split."""
+    if bundle.test is None:
+        return {}
+    scores = {
+        "test_accuracy": float(model.evaluate(bundle.test, verbose=0, return_dict=True)["accuracy"])
+    }
+    if use_tta:
+        scores["test_accuracy_tta"] = float(
+            evaluate_tta(model, bundle.test_full, bundle.input_shape[0])
         )
-        if use_tta:
-            summary["test_accuracy_tta"] = float(
-                evaluate_tta(model, bundle.test_full, bundle.input_shape[0])
-            )
-    summary["wall_seconds"] = round(time.perf_counter() - start, 2)
-
-    result = TrainResult(history, summary, model, run_dir, all_callbacks)
-    if run_dir is not None:
-        write_run_dir(result, recipe, save_model=save_model)
-    if interrupted:
-        raise TrainingInterrupted(result)
-    return result
+    return scores
 
 
 def mixed_precision_policy() -> str:
