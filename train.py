@@ -8,10 +8,7 @@ commands.
 
 import sys
 
-from keras_recipes.cli import SUBCOMMANDS, main, train_main
+from keras_recipes.cli import main
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    if argv and argv[0] in SUBCOMMANDS:
-        sys.exit(main(argv, prog="train.py"))
-    sys.exit(train_main(argv))
+    sys.exit(main(prog="train.py"))

@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
     )
     results["small CNN"] = fit(small_cnn(bundle.input_shape), *stream, args.epochs_cnn, 1e-3, steps)
     if args.alexnet:
-        from keras_recipes.training import train as train_recipe
+        from keras_recipes.training.fit import train as train_recipe
 
         recipe = get_recipe("default").with_overrides(
             [f"training.epochs={args.epochs_alexnet}", "training.batch_size=64"]

@@ -117,7 +117,7 @@ def run_tuner(argv: list[str], run_dir: Path) -> float:
     finished), so a killed benchmark continues and new settings reuse the runs they share
     (the wall time of a run cut off and resumed counts only its second part).
     """
-    from keras_recipes.tuning.cli import main as tune
+    from keras_recipes.cli.train_with_bo import main as tune
 
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     log, wall_file = run_dir.with_suffix(".log"), run_dir.with_suffix(".wall")

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from keras_recipes.models import alexnet, check_image_size
 from keras_recipes.recipes import get_recipe
-from keras_recipes.training import compile_model, mixed_precision_policy
+from keras_recipes.training.build import compile_model, mixed_precision_policy
 
 SETUPS = {
     "float32": ("float32", False),

@@ -34,7 +34,7 @@ import numpy as np
 from keras_recipes.data import load_data, make_demo
 from keras_recipes.models import alexnet
 from keras_recipes.recipes import get_recipe
-from keras_recipes.training import train
+from keras_recipes.training.fit import train
 
 ONE_PASS = "regularization.mc_passes=1"
 DROPOUT_OFF = "regularization.dropout_kind=dropout"

@@ -48,7 +48,7 @@ from keras_recipes.data.decode import decode_files
 from keras_recipes.errors import ConfigError, KerasRecipesError
 from keras_recipes.models import alexnet, check_image_size
 from keras_recipes.recipes import Recipe, get_recipe
-from keras_recipes.training import compile_model
+from keras_recipes.training.build import compile_model
 
 END_TO_END, MODEL_ONLY, NAIVE = "end-to-end", "model-only", "naive"
 FEED_LABELS = {

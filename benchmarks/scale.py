@@ -222,7 +222,7 @@ def pipeline_vs_model(folder: Path, cache: Path, args: argparse.Namespace) -> di
     from keras_recipes.data import load_data
     from keras_recipes.models import alexnet
     from keras_recipes.recipes import get_recipe
-    from keras_recipes.training import compile_model
+    from keras_recipes.training.build import compile_model
 
     recipe = get_recipe("alexnet2012")
     batch = recipe.training.batch_size

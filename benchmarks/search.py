@@ -113,8 +113,8 @@ class Problem:
 
 def problems(train_trials: int) -> dict[str, Problem]:
     """The four functions at their full budgets."""
-    from keras_recipes.tuning.space import TRAIN_BOUNDS
-    from keras_recipes.tuning.toy import TOY_BOUNDS, TOY_INIT_POINTS, TOY_N_ITER, toy_function
+    from keras_recipes.tuning.bo.space import TRAIN_BOUNDS
+    from keras_recipes.tuning.bo.toy import TOY_BOUNDS, TOY_INIT_POINTS, TOY_N_ITER, toy_function
 
     return {
         "toy": Problem(
@@ -181,9 +181,9 @@ def make_oracle(method: str, problem: Problem, seed: int):
     import keras_tuner
 
     from keras_recipes.errors import ConfigError
-    from keras_recipes.tuning.oracle import BayesOptOracle
-    from keras_recipes.tuning.oracles import build_oracle
-    from keras_recipes.tuning.space import SearchSpace
+    from keras_recipes.tuning.bo.oracle import BayesOptOracle
+    from keras_recipes.tuning.bo.searches import build_oracle
+    from keras_recipes.tuning.bo.space import SearchSpace
 
     objective = keras_tuner.Objective("score", "max")
     n_iter = problem.evaluations - problem.init_points
@@ -270,9 +270,9 @@ class TimedObjective:
 
 def run_one(oracle, problem: Problem, objective_fn, workdir: Path, is_train: bool) -> SearchRun:
     """One search through the package's engine; the trial values in trial order."""
-    from keras_recipes.tuning.recorder import TrialRecorder
-    from keras_recipes.tuning.search import drive_search
-    from keras_recipes.tuning.space import SearchSpace
+    from keras_recipes.tuning.bo.search import drive_search
+    from keras_recipes.tuning.bo.space import SearchSpace
+    from keras_recipes.tuning.engine.recorder import TrialRecorder
 
     space = SearchSpace.from_mapping(problem.bounds)
     timed = TimedObjective(objective_fn, problem.minimise)
@@ -378,7 +378,7 @@ def goals(problem: Problem, runs: dict[str, list[SearchRun]]) -> list[Goal]:
 def train_objective(args, tmp: Path):
     """`TrainObjective` on the demo data (`--tiny`: a 60-image demo subset, 1 epoch)."""
     from keras_recipes.recipes import get_recipe
-    from keras_recipes.tuning.objective import TrainObjective, quiet_retracing_warnings
+    from keras_recipes.tuning.bo.objective import TrainObjective, quiet_retracing_warnings
 
     quiet_retracing_warnings()
     data = "demo"
@@ -401,8 +401,8 @@ def suggestion_seconds(observed: int, repeats: int) -> dict[str, tuple[float, fl
     import keras_tuner
 
     from keras_recipes import _compat
-    from keras_recipes.tuning.oracle import BayesOptOracle
-    from keras_recipes.tuning.space import TRAIN_BOUNDS
+    from keras_recipes.tuning.bo.oracle import BayesOptOracle
+    from keras_recipes.tuning.bo.space import TRAIN_BOUNDS
 
     objective = keras_tuner.Objective("score", "max")
     hps = keras_tuner.HyperParameters()

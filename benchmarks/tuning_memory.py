@@ -71,13 +71,14 @@ def main(argv=None) -> int:
 
     from keras_recipes.data import make_demo
     from keras_recipes.recipes import get_recipe
-    from keras_recipes.tuning.config import TuningConfig
-    from keras_recipes.tuning.objective import TrainObjective
-    from keras_recipes.tuning.search import run_search
-    from keras_recipes.tuning.space import TRAIN_BOUNDS, SearchSpace
+    from keras_recipes.training.setup import TrainSetup
+    from keras_recipes.tuning.bo.config import TuningConfig
+    from keras_recipes.tuning.bo.objective import TrainObjective
+    from keras_recipes.tuning.bo.search import run_search
+    from keras_recipes.tuning.bo.space import TRAIN_BOUNDS, SearchSpace
 
     if args.keep_custom_gradients:
-        import keras_recipes.tuning.objective as objective_module
+        import keras_recipes.tuning.bo.objective as objective_module
 
         objective_module._forget_custom_gradients = lambda before: None
 
@@ -94,9 +95,7 @@ def main(argv=None) -> int:
             objective="train",
             init_points=2,
             n_iter=args.trials - 2,
-            recipe=recipe,
-            data=str(folder),
-            **settings,
+            setup=TrainSetup(recipe, str(folder), **settings),
         )
         measured = Measured(objective)
         run_search(config, Path(tmp) / "run", objective=measured, verbose=False)

@@ -11,3 +11,19 @@ class ConfigError(KerasRecipesError):
 
 class DataError(KerasRecipesError):
     """A data source is missing, empty, unreadable or unusable."""
+
+
+def check_int(flag: str, value: object, minimum: int) -> int:
+    """`value` if it is an integer >= `minimum`, else a ConfigError naming `flag`.
+
+    Example:
+
+    >>> check_int("--max-trials", 3, 1)
+    3
+    >>> check_int("--max-trials", 0, 1)
+    Traceback (most recent call last):
+    keras_recipes.errors.ConfigError: --max-trials must be an integer >= 1; got 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{flag} must be an integer >= {minimum}; got {value!r}.")
+    return value

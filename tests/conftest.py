@@ -8,6 +8,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory):
+    """A small demo set in the Kaggle layout (40 images per class, 40 px), made once."""
+    from keras_recipes.data import make_demo
+
+    return make_demo(tmp_path_factory.mktemp("demo") / "demo", n_per_class=40, size=40)
+
+
+@pytest.fixture
+def tiny_demo(monkeypatch, tiny_folder):
+    """`--data demo` (and no --data) reads `tiny_folder`, so a demo run takes seconds."""
+    from keras_recipes.data import sources
+
+    monkeypatch.setattr(sources, "make_demo", lambda directory=None, **_: tiny_folder)
+    return tiny_folder
+
+
 @pytest.fixture
 def saved_figures(monkeypatch):
     """The matplotlib Figures the code under test saves, in order, as (figure, path).

@@ -124,12 +124,12 @@ _ALLOWED = {
     ("atomic.py", "to_csv"): "the helper itself",
     ("_compat.py", "write_text"): "keras-tuner's save_json, re-routed through the helper",
     # keras-tuner's own state files: atomic through _compat.install_atomic_keras_tuner_saves.
-    ("tuning/faults.py", "save"): "oracle.save()",
-    ("tuning/tuner.py", "save"): "tuner.save()",
-    ("tuning/search.py", "save"): "tuner.save() and TuningConfig.save (atomic inside)",
-    ("tuning/recipe_search.py", "save"): "RecipeSearchConfig.save (atomic inside)",
-    ("training.py", "write_text"): "prepare_run_dir's probe, deleted at once",
-    ("cli.py", "open"): "os.devnull",
+    ("tuning/engine/faults.py", "save"): "oracle.save()",
+    ("tuning/engine/tuner.py", "save"): "tuner.save()",
+    ("tuning/engine/driver.py", "save"): "tuner.save()",
+    ("tuning/bo/search.py", "save"): "TuningConfig.save (atomic inside)",
+    ("tuning/recipe/search.py", "save"): "RecipeSearchConfig.save (atomic inside)",
+    ("training/run_dir.py", "write_text"): "prepare_run_dir's probe, deleted at once",
     ("data/demo.py", "write_text"): "inside a temporary folder renamed whole when complete",
     ("data/demo.py", "save"): "inside a temporary folder renamed whole when complete",
     # The decoded-image store is built in a temporary folder renamed whole when complete;
@@ -137,10 +137,10 @@ _ALLOWED = {
     ("data/store.py", "open"): "the lock file, fallocate, and the header of a temporary folder",
     ("data/store.py", "dump"): "the header, inside a temporary folder renamed whole",
     # Figures are for people; no run reads them back, and a rerun redraws them.
-    ("plots.py", "savefig"): "a figure (learning_curves.png)",
+    ("training/plots.py", "savefig"): "a figure (learning_curves.png)",
     ("comparison/plot.py", "savefig"): "a figure (comparison.png)",
-    ("tuning/plots.py", "savefig"): "a figure (convergence.png, gp_posterior.png)",
-    ("tuning/plots.py", "saving"): "an animation (gp_posterior.gif)",
+    ("tuning/bo/plots.py", "savefig"): "a figure (convergence.png, gp_posterior.png)",
+    ("tuning/bo/plots.py", "saving"): "an animation (gp_posterior.gif)",
     ("callbacks/lr_finder.py", "savefig"): "a figure (lr_finder.png)",
     ("callbacks/one_cycle.py", "savefig"): "a figure (the schedule plot)",
 }

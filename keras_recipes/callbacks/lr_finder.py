@@ -8,7 +8,7 @@ import os
 import keras
 import numpy as np
 
-from keras_recipes.callbacks import _common
+import keras_recipes.callbacks._common as _common
 
 _SUGGESTION_METHODS = ("edge", "min_loss", "steepest")
 # "edge": the loss has risen this much above its minimum where the sweep turns bad.

@@ -9,7 +9,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_recipes.callbacks import _common
+import keras_recipes.callbacks._common as _common
 
 _ANNEAL = ("cos", "linear")
 _STATE_KEYS = ("step", "total_steps", "history")

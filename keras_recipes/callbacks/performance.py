@@ -8,7 +8,7 @@ import warnings
 
 import keras
 
-from keras_recipes.callbacks import _common
+import keras_recipes.callbacks._common as _common
 
 _MODES = ("auto", "min", "max")
 _THRESHOLD_MODES = ("rel", "abs")

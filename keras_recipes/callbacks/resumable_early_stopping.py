@@ -7,8 +7,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+import keras_recipes.callbacks._common as _common
 from keras_recipes import atomic
-from keras_recipes.callbacks import _common
 
 _STATE_KEYS = ("wait", "best", "best_epoch", "best_weights_file")
 

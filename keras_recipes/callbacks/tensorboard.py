@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from keras_recipes.callbacks import _common
+import keras_recipes.callbacks._common as _common
 
 #: Keras's sub-folders of a TensorBoard log folder (train and validation writers).
 WRITER_DIRS = ("train", "validation")

@@ -3,7 +3,8 @@
 
 Output folder:
 
-    comparison.json           the shared settings (data, size, width, TTA, split seed)
+    comparison.json           the shared settings: the training set-up but recipe and seed
+                              (`TrainSetup`), TTA and the split seed
     comparison.csv            one row per (recipe, seed): best val accuracy, best epoch,
                               test accuracy, seconds, images/s, status, run_dir
     comparison_summary.csv    one row per recipe: mean, std, min, max over the seeds,
@@ -30,6 +31,8 @@ from keras_recipes.comparison.table import summarize
 from keras_recipes.errors import ConfigError
 from keras_recipes.recipes import Recipe, get_recipe
 from keras_recipes.seeds import check_seed
+from keras_recipes.training.result import HEADLINE_KEYS
+from keras_recipes.training.setup import TrainSetup
 
 SETTINGS_NAME = "comparison.json"
 RUNS_CSV = "comparison.csv"
@@ -38,16 +41,7 @@ PLOT_NAME = "comparison.png"
 #: A pair whose summary.json has one of these statuses is finished; "interrupted" is not.
 FINISHED = ("completed", "early_stopped", "diverged")
 #: Per-run columns taken from summary.json (those present), in this order.
-SUMMARY_KEYS = (
-    "best_val_accuracy",
-    "best_epoch",
-    "epochs_run",
-    "status",
-    "test_accuracy",
-    "test_accuracy_tta",
-    "wall_seconds",
-    "train_images_per_second",
-)
+SUMMARY_KEYS = (*HEADLINE_KEYS, "wall_seconds", "train_images_per_second")
 
 
 @dataclass
@@ -133,21 +127,17 @@ def compare_recipes(
             two recipes with one name, no seeds, or an `out` that holds a comparison made
             with other settings.
     """
-    from keras_recipes.data import DataBundle, load_data
     from keras_recipes.models import check_image_size
-    from keras_recipes.training import prepare_run_dir
 
     resolved = resolve_recipes(recipes)
     seed_list = _seed_list(seeds)
     check_image_size(image_size)
     out = Path(out)
-    settings = {
-        "data": _describe_data(data),
-        "image_size": image_size,
-        "width": width,
-        "tta": bool(tta),
-        "split_seed": seed_list[0],
-    }
+    setup = TrainSetup(
+        resolved[0], data, image_size=image_size, width=width, seed=seed_list[0],
+        **(train_options or {}),
+    )
+    settings = _shared_settings(setup, tta)
     pairs = [(recipe, seed) for seed in seed_list for recipe in resolved]
     _check_out(out, settings, pairs)  # every pair checked before anything trains
     todo = [(r, s) for r, s in pairs if pair_state(run_dir_of(out, r.name, s)) != "finished"]
@@ -156,29 +146,7 @@ def compare_recipes(
         f"comparing {len(resolved)} recipes x {len(seed_list)} seeds = {len(pairs)} runs in "
         f"{out}: {len(pairs) - len(todo)} finished earlier, {len(todo)} to train",
     )
-    trained: list[tuple[str, int]] = []
-    bundle = data
-    if todo and not isinstance(data, DataBundle):
-        # Loaded (and so checked) before `out` is made: bad data leave no folder behind.
-        first = resolved[0].training
-        bundle = load_data(
-            data,
-            image_size=image_size,
-            batch_size=first.batch_size,
-            preprocessing=first.preprocessing,
-            seed=seed_list[0],
-        )
-    prepare_run_dir(out)
-    atomic.write_json(out / SETTINGS_NAME, settings, indent=2)
-    if todo:
-        for index, (recipe, seed) in enumerate(pairs, 1):
-            if (recipe, seed) not in todo:
-                continue
-            summary = _train_pair(
-                recipe, seed, bundle, out, image_size, width, tta, verbose, train_options or {}
-            )
-            trained.append((recipe.name, seed))
-            _say(stream, f"[{index}/{len(pairs)}] {recipe.name} seed {seed}: {_brief(summary)}")
+    trained = _train_pairs(setup, pairs, todo, out, settings, tta, verbose, stream)
 
     runs, histories = collect(out, [(r.name, s) for r, s in pairs])
     table = summarize(runs, order=[r.name for r in resolved])
@@ -232,7 +200,7 @@ def run_dir_of(out: Path, recipe: str, seed: int) -> Path:
 def pair_state(run_dir: Path) -> str:
     """ "finished" (summary.json of a finished run), "resumable" (a checkpoint to continue
     from) or "fresh" (nothing usable: train from the start)."""
-    from keras_recipes.run_recorder import backup_epoch
+    from keras_recipes.training.run_dir import backup_epoch
 
     summary = _read_summary(run_dir)
     if summary is not None and summary.get("status") in FINISHED:
@@ -266,30 +234,43 @@ def collect(out: Path, pairs: Sequence[tuple[str, int]]) -> tuple[pd.DataFrame, 
 # -- one pair ----------------------------------------------------------------------------------
 
 
-def _train_pair(
-    recipe, seed, bundle, out, image_size, width, tta, verbose, options
-) -> dict[str, Any]:
-    # Looked up at call time, so a test can count the calls (monkeypatch training.train).
-    from keras_recipes import training
-    from keras_recipes.tuning.objective import free_trial_memory
+def _train_pairs(setup, pairs, todo, out, settings, tta, verbose, stream) -> list:
+    """Trains the `todo` pairs in `pairs` order, on data loaded once; returns them."""
+    from keras_recipes.training.run_dir import prepare_run_dir
 
-    run_dir = run_dir_of(out, recipe.name, seed)
+    if todo:
+        # Loaded (and so checked) before `out` is made: bad data leave no folder behind.
+        setup = setup.replace(data=setup.load_data())
+    prepare_run_dir(out)
+    atomic.write_json(out / SETTINGS_NAME, settings, indent=2)
+    trained = []
+    for index, (recipe, seed) in enumerate(pairs, 1):
+        if (recipe, seed) in todo:
+            summary = _train_pair(setup.replace(recipe=recipe, seed=seed), out, tta, verbose)
+            trained.append((recipe.name, seed))
+            _say(stream, f"[{index}/{len(pairs)}] {recipe.name} seed {seed}: {_brief(summary)}")
+    return trained
+
+
+def _train_pair(setup: TrainSetup, out: Path, tta: bool, verbose) -> dict[str, Any]:
+    # Looked up at call time, so a test can count the calls (monkeypatch fit.train).
+    from keras_recipes.training import fit
+    from keras_recipes.training.session import free_trial_memory
+
+    name, seed = setup.recipe.name, setup.seed
+    run_dir = run_dir_of(out, name, seed)
     resume = pair_state(run_dir) == "resumable"
     # One TensorBoard sub-run per pair: `tensorboard --logdir OUT/tensorboard` shows them all.
-    options = {"tensorboard": Path(out) / "tensorboard" / recipe.name / f"seed{seed}", **options}
+    tensorboard = Path(out) / "tensorboard" / name / f"seed{seed}"
     # A comparison trains many models in one process: free each one's graphs after it.
     with free_trial_memory():
-        result = training.train(
-            recipe,
-            bundle,
-            image_size=image_size,
-            width=width,
-            seed=seed,
+        result = fit.train(
+            **setup.train_kwargs(),
             run_dir=run_dir,
             tta=tta,
             verbose=verbose,
             resume=resume,
-            **options,
+            tensorboard=tensorboard,
         )
         summary = dict(result.summary)
         del result
@@ -311,7 +292,7 @@ def _brief(summary: dict[str, Any]) -> str:
 
 def _check_out(out: Path, settings: dict[str, Any], pairs) -> None:
     """Raises a ConfigError when `out` holds another comparison or cannot be made."""
-    from keras_recipes.training import check_run_dir
+    from keras_recipes.training.run_dir import check_run_dir
 
     check_run_dir(out)
     path = out / SETTINGS_NAME
@@ -339,6 +320,14 @@ def _check_out(out: Path, settings: dict[str, Any], pairs) -> None:
                 "(different fields, e.g. --epochs or --set). Use another --out, or the "
                 "settings of the first run."
             )
+
+
+def _shared_settings(setup: TrainSetup, tta: bool) -> dict[str, Any]:
+    """What every pair of a comparison shares, as `comparison.json` keeps it: the set-up but
+    its recipe and seed (the demo data named by their fingerprint), TTA and the split seed."""
+    shared = {k: v for k, v in setup.to_json().items() if k not in ("recipe", "seed")}
+    shared["data"] = _describe_data(setup.data)
+    return {**shared, "tta": bool(tta), "split_seed": setup.seed}
 
 
 def _describe_data(data: Any) -> Any:

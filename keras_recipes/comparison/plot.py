@@ -1,7 +1,7 @@
 """`comparison.png`: every recipe's validation accuracy per epoch on one axis, the mean over
 seeds as a line and the min-max range across seeds as a band.
 
-matplotlib's `Figure` is used directly, not pyplot, as in `keras_recipes.plots`.
+matplotlib's `Figure` is used directly, not pyplot, as in `keras_recipes.training.plots`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_recipes.data import pipeline
+import keras_recipes.data.pipeline as pipeline
 from keras_recipes.data.decode import DecodedImages, resize_size_for
 from keras_recipes.data.split import Split, channel_stats, histogram_stats, stratified_split
 from keras_recipes.data.tta import NUM_CROPS

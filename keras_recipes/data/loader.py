@@ -54,7 +54,7 @@ def load_data(
         data_dir: TFDS data folder (default `$TFDS_DATA_DIR` or TFDS's own).
         workers: int or None. Decoding processes (threads with `cache=False`).
         cache: bool or None. False decodes into memory, skipping the store; None (default)
-            uses the store unless `$KERAS_RECIPES_NO_CACHE` is set (as `--no-cache` does).
+            uses the store unless `$KERAS_RECIPES_NO_CACHE` is set (`--no-cache` passes False).
 
     Returns:
         DataBundle.

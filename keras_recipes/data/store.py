@@ -117,8 +117,8 @@ def stores_dir() -> Path:
 def cache_enabled(cache: bool | None = None) -> bool:
     """`cache` if given, else True unless `$KERAS_RECIPES_NO_CACHE` is set to a non-zero value.
 
-    The environment variable is how `--no-cache` reaches every process of a run (the
-    workers of `tune` and `train-with-bo` inherit it).
+    `--no-cache` passes False through `train(cache=...)`; the environment variable turns
+    the store off for every process that inherits it.
 
     Example:
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import keras
 
+import keras_recipes.models.blocks as blocks
 from keras_recipes.errors import ConfigError
-from keras_recipes.models import blocks
 from keras_recipes.recipes import Recipe
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
+import keras_recipes.models.blocks as blocks
 from keras_recipes.errors import ConfigError
-from keras_recipes.models import blocks
 from keras_recipes.recipes import Recipe
 
 

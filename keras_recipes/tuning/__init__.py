@@ -1,8 +1,11 @@
-"""Tuning: `train-with-bo` — Bayesian optimisation (bayes_opt) of log10 learning rate and
-log10 weight decay on keras-tuner's trial engine, with random/grid/Hyperband baselines,
-resume, chief/worker mode and plots; and `keras-recipes tune`, keras-tuner's oracles over
-the recipe space (activation, init, batch norm, optimizer, schedule, dropout) on the same
-engine.
+"""Tuning: two products on one trial engine.
+
+- `engine/`: keras-tuner's trials driven by an objective, the live table and
+  `trials.csv`, chief/worker mode, pruning, the run folder's claim and resume check;
+- `bo/`: `train-with-bo`, Bayesian optimisation (bayes_opt) of log10 learning rate and
+  log10 weight decay, with random/grid/Hyperband baselines and plots;
+- `recipe/`: `keras-recipes tune`, keras-tuner's oracles over the recipe space
+  (activation, init, batch norm, optimizer, schedule, dropout).
 
 Heavy modules (keras-tuner, TensorFlow) load on first use of a name below, so
 `import keras_recipes.tuning` and the CLI's `--help` stay fast.
@@ -14,23 +17,24 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BayesOptOracle": "keras_recipes.tuning.oracle",
-    "MedianPruner": "keras_recipes.tuning.pruning",
-    "ObjectiveTuner": "keras_recipes.tuning.tuner",
-    "RecipeObjective": "keras_recipes.tuning.recipe_objective",
-    "RecipeSearchConfig": "keras_recipes.tuning.recipe_search",
-    "RecipeSpace": "keras_recipes.tuning.recipe_space",
-    "SearchResult": "keras_recipes.tuning.search",
-    "SearchSpace": "keras_recipes.tuning.space",
-    "TrainObjective": "keras_recipes.tuning.objective",
-    "TrialOutcome": "keras_recipes.tuning.outcome",
-    "TrialRecorder": "keras_recipes.tuning.recorder",
-    "TrialsFailedError": "keras_recipes.tuning.errors",
-    "ToyObjective": "keras_recipes.tuning.toy",
-    "TuningConfig": "keras_recipes.tuning.config",
-    "run_recipe_search": "keras_recipes.tuning.recipe_search",
-    "run_search": "keras_recipes.tuning.search",
-    "toy_function": "keras_recipes.tuning.toy",
+    "BayesOptOracle": "keras_recipes.tuning.bo.oracle",
+    "MedianPruner": "keras_recipes.tuning.engine.pruning",
+    "ObjectiveTuner": "keras_recipes.tuning.engine.tuner",
+    "RecipeObjective": "keras_recipes.tuning.recipe.objective",
+    "RecipeSearchConfig": "keras_recipes.tuning.recipe.config",
+    "RecipeSpace": "keras_recipes.tuning.recipe.space",
+    "SearchResult": "keras_recipes.tuning.engine.driver",
+    "SearchSpace": "keras_recipes.tuning.bo.space",
+    "TrainObjective": "keras_recipes.tuning.bo.objective",
+    "TrainingObjective": "keras_recipes.tuning.engine.objective",
+    "TrialOutcome": "keras_recipes.tuning.engine.outcome",
+    "TrialRecorder": "keras_recipes.tuning.engine.recorder",
+    "TrialsFailedError": "keras_recipes.tuning.engine.failures",
+    "ToyObjective": "keras_recipes.tuning.bo.toy",
+    "TuningConfig": "keras_recipes.tuning.bo.config",
+    "run_recipe_search": "keras_recipes.tuning.recipe.search",
+    "run_search": "keras_recipes.tuning.bo.search",
+    "toy_function": "keras_recipes.tuning.bo.toy",
 }
 
 __all__ = sorted(_EXPORTS)

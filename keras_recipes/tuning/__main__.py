@@ -2,6 +2,6 @@
 
 import sys
 
-from keras_recipes.tuning.cli import main
+from keras_recipes.cli.train_with_bo import main
 
 sys.exit(main())

@@ -19,7 +19,7 @@ def bench(load_benchmark):
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
+def jpeg_folder(tmp_path_factory):
     """A Kaggle-layout folder of 2 x 20 generated JPEGs (48 px)."""
     return make_demo(tmp_path_factory.mktemp("data") / "demo", n_per_class=20, size=48)
 
@@ -39,8 +39,8 @@ def table_rows(out: str) -> dict[str, list[float]]:
     return {row[0].split(":")[0]: [float(c.replace(",", "")) for c in row[1:]] for row in cells[1:]}
 
 
-def test_tiny_run_prints_the_three_feeds_and_consistent_verdicts(bench, tiny_folder, capsys):
-    assert bench.main(["--data", str(tiny_folder), *TINY]) == 0
+def test_tiny_run_prints_the_three_feeds_and_consistent_verdicts(bench, jpeg_folder, capsys):
+    assert bench.main(["--data", str(jpeg_folder), *TINY]) == 0
     out = capsys.readouterr().out
     rows = table_rows(out)
     assert list(rows) == ["end-to-end", "model-only", "naive"]
@@ -101,9 +101,9 @@ def test_report_figures_and_verdicts_follow_from_the_timings(bench, naive_second
     )
 
 
-def test_naive_feed_yields_random_crops_and_flips_of_the_training_images(bench, tiny_folder):
-    bundle = load_data(str(tiny_folder), image_size=32, batch_size=8, preprocessing="none")
-    paths = [path for path, _ in resolve_source(str(tiny_folder)).files]  # the loader's order
+def test_naive_feed_yields_random_crops_and_flips_of_the_training_images(bench, jpeg_folder):
+    bundle = load_data(str(jpeg_folder), image_size=32, batch_size=8, preprocessing="none")
+    paths = [path for path, _ in resolve_source(str(jpeg_folder)).files]  # the loader's order
     naive = bench.NaiveFeed(model=None, bundle=bundle, paths=paths, seed=0)
     naive.load()
     stored = bundle.decoded.images[bundle.split.train].astype(np.float32) / 255
@@ -131,8 +131,8 @@ def test_naive_feed_yields_random_crops_and_flips_of_the_training_images(bench, 
     assert len({(top, left) for top, left, _ in seen}) > 5
 
 
-def test_unknown_recipe_is_a_clear_error(bench, tiny_folder, capsys):
-    assert bench.main(["--data", str(tiny_folder), "--recipe", "defualt", *TINY]) == 2
+def test_unknown_recipe_is_a_clear_error(bench, jpeg_folder, capsys):
+    assert bench.main(["--data", str(jpeg_folder), "--recipe", "defualt", *TINY]) == 2
     err = capsys.readouterr().err
     assert "defualt" in err and "default" in err and "Traceback" not in err
 
@@ -156,6 +156,6 @@ def test_invalid_flags_exit_2_naming_the_value(bench, capsys, flag, value, messa
     assert message in capsys.readouterr().err
 
 
-def test_image_size_too_small_for_alexnet(bench, tiny_folder, capsys):
-    assert bench.main(["--data", str(tiny_folder), *TINY, "--image-size", "4"]) == 2
+def test_image_size_too_small_for_alexnet(bench, jpeg_folder, capsys):
+    assert bench.main(["--data", str(jpeg_folder), *TINY, "--image-size", "4"]) == 2
     assert "Image size 4 is too small" in capsys.readouterr().err

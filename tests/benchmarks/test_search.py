@@ -7,7 +7,7 @@ import re
 import pytest
 from bayes_opt import BayesianOptimization, acquisition
 
-from keras_recipes.tuning.toy import TOY_BOUNDS, toy_function
+from keras_recipes.tuning.bo.toy import TOY_BOUNDS, toy_function
 
 
 @pytest.fixture(scope="module")

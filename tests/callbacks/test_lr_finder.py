@@ -197,7 +197,7 @@ def test_a_short_last_batch_is_weighed_by_its_size():
 def test_find_learning_rate_records_the_short_batch_of_each_epoch_exactly():
     from keras_recipes.data import load_data
     from keras_recipes.recipes import get_recipe
-    from keras_recipes.training import find_learning_rate
+    from keras_recipes.training.lr_range import find_learning_rate
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (50, 40, 40, 3), dtype=np.uint8)
@@ -371,13 +371,3 @@ def test_get_config_round_trips():
 def test_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LRFinder(**kwargs)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_recipes.callbacks import lr_finder
-
-    results = doctest.testmod(lr_finder, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0
-    assert results.failed == 0

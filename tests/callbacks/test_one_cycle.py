@@ -401,13 +401,3 @@ def test_get_config_round_trips():
 def test_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         OneCycleScheduler(**kwargs)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_recipes.callbacks import one_cycle
-
-    results = doctest.testmod(one_cycle, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0
-    assert results.failed == 0

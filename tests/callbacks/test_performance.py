@@ -322,13 +322,3 @@ def test_get_config_round_trips():
 def test_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PerformanceScheduler(**kwargs)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_recipes.callbacks import performance
-
-    results = doctest.testmod(performance, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0
-    assert results.failed == 0

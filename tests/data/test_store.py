@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_recipes import cache_cli
+from keras_recipes.cli import cache as cache_cli
 from keras_recipes.data import Source, load_data, resolve_source
 from keras_recipes.data import store as store_module
 from keras_recipes.data.decode import decode_source
@@ -244,14 +244,16 @@ def test_no_cache_decodes_in_memory_and_writes_nothing(kaggle, monkeypatch):
     assert not stores_dir().exists()
 
 
-def test_the_no_cache_flag_reaches_worker_processes_through_the_environment(monkeypatch):
-    from keras_recipes.cli import build_train_parser
+@pytest.mark.parametrize("flags, stores", [([], 1), (["--no-cache"], 0)])
+def test_the_no_cache_flag_trains_without_a_store(kaggle, tmp_path, capsys, flags, stores):
+    from keras_recipes import cli
 
-    assert build_train_parser().parse_args([]).no_cache is False
-    assert "KERAS_RECIPES_NO_CACHE" not in os.environ
-    args = build_train_parser().parse_args(["--no-cache"])
-    assert args.no_cache is True
-    assert os.environ.pop("KERAS_RECIPES_NO_CACHE") == "1"
+    argv = ["train", "--data", str(kaggle), "--image-size", "32", "--width", "0.0625",
+            "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "run")]  # fmt: skip
+    argv += flags
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert len(list_stores()) == stores
+    assert "KERAS_RECIPES_NO_CACHE" not in os.environ  # a train() argument, not the process's
 
 
 def test_cache_list_shows_sizes_and_clear_frees_them(kaggle, capsys):

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras_recipes.data import predict_tta
 from keras_recipes.models import MCAverage, MCRepeat, alexnet, mlp, prediction_passes
 from keras_recipes.recipes import get_recipe
-from keras_recipes.run_recorder import seed_states
+from keras_recipes.training.run_dir import seed_states
 
 T = 5
 

@@ -137,13 +137,3 @@ def test_keras_file_round_trip_restores_class_and_momentum(name, tmp_path):
     assert loaded.optimizer.iterations.numpy() == 2
     for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
         np.testing.assert_array_equal(restored.numpy(), saved.numpy())
-
-
-@pytest.mark.parametrize("module", ["sgd", "adam", "adamw", "nadam"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    results = doctest.testmod(importlib.import_module(f"keras_recipes.optimizers.{module}"))
-    assert results.attempted > 0
-    assert results.failed == 0

@@ -83,13 +83,3 @@ def test_config_round_trip():
 def test_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         InverseSqrtDecay(**kwargs)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_recipes.schedules import inverse_sqrt
-
-    results = doctest.testmod(inverse_sqrt, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0
-    assert results.failed == 0

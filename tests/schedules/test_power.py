@@ -93,13 +93,3 @@ def test_config_round_trip_and_keras_file(tmp_path):
 def test_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PowerDecay(**kwargs)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_recipes.schedules import power
-
-    results = doctest.testmod(power, optionflags=doctest.ELLIPSIS)
-    assert results.attempted > 0
-    assert results.failed == 0

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from keras_recipes.tuning.config import TuningConfig
-from keras_recipes.tuning.space import SearchSpace
-from keras_recipes.tuning.toy import TOY_BOUNDS
+from keras_recipes.tuning.bo.config import TuningConfig
+from keras_recipes.tuning.bo.space import SearchSpace
+from keras_recipes.tuning.bo.toy import TOY_BOUNDS
 
 REPO = Path(__file__).resolve().parents[2]
 
