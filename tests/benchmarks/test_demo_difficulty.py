@@ -1,6 +1,9 @@
 """benchmarks/demo_difficulty.py on a tiny demo set: every model trains and is reported."""
 
+import pytest
 
+
+@pytest.mark.slow
 def test_tiny_run_reports_every_model(load_benchmark, capsys):
     tiny = ["--n-per-class", "30", "--epochs-linear", "1", "--epochs-cnn", "1"]
     results = load_benchmark("demo_difficulty").main([*tiny, "--alexnet", "--epochs-alexnet", "1"])

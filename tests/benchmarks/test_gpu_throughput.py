@@ -14,6 +14,7 @@ def bench(load_benchmark):
     return load_benchmark("gpu_throughput")
 
 
+@pytest.mark.slow
 def test_tiny_run_prints_every_set_up_against_float32(bench, capsys):
     speedups = bench.main([*TINY, "--rounds", "1"])
     out = capsys.readouterr().out

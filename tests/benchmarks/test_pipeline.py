@@ -39,6 +39,7 @@ def table_rows(out: str) -> dict[str, list[float]]:
     return {row[0].split(":")[0]: [float(c.replace(",", "")) for c in row[1:]] for row in cells[1:]}
 
 
+@pytest.mark.slow
 def test_tiny_run_prints_the_three_feeds_and_consistent_verdicts(bench, jpeg_folder, capsys):
     assert bench.main(["--data", str(jpeg_folder), *TINY]) == 0
     out = capsys.readouterr().out

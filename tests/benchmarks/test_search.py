@@ -52,6 +52,7 @@ def test_test_functions_have_their_known_optima(search):
     ) == pytest.approx(-3.32237, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_each_function_gets_a_table_of_best_so_far_per_method(tiny_output):
     bounds = {"toy": (None, 1.70711), "Branin": (0.397887, None), "Hartmann-6": (-3.32237, None)}
     for heading, (low, high) in bounds.items():

@@ -8,6 +8,7 @@ import re
 import pytest
 
 
+@pytest.mark.slow
 def test_tiny_run_summarises_the_rss_it_printed_per_trial(load_benchmark, capsys):
     code = load_benchmark("tuning_memory").main(
         ["--trials", "2", "--per-class", "20", "--image-size", "32", "--width", "0.0625"]

@@ -161,6 +161,7 @@ def _final_weights(optimizer_cls, *, cycle_momentum, initial, **compile_kwargs):
     return np.concatenate([w.ravel() for w in model.get_weights()])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer_cls", [SGD, Adam, Nadam])
 def test_momentum_cycling_takes_effect_compiled_and_xla(optimizer_cls):
     keras.utils.set_random_seed(0)

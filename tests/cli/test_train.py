@@ -88,6 +88,7 @@ def test_unwritable_run_dir_fails_before_training(capsys, tmp_path):
     assert "Cannot write the run directory" in err
 
 
+@pytest.mark.slow
 def test_train_py_is_the_same_command():
     done = subprocess.run(
         [
@@ -126,6 +127,7 @@ class _Stop(Exception):
 # -- precedence: the recipe's < the demo default < --set < --epochs / --batch-size ---------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("argv", "epochs", "batch_size"),
     [
@@ -159,6 +161,7 @@ def test_train_on_the_demo_trains_the_epochs_and_batch_asked_for(
     assert (summary["epochs_run"], summary["data"]["batch_size"]) == (epochs, batch_size)
 
 
+@pytest.mark.slow
 def test_compare_on_the_demo_trains_the_epochs_and_batch_asked_for(
     tiny_demo, tmp_path, monkeypatch
 ):
@@ -263,6 +266,7 @@ def test_the_run_folder_can_resume_from_before_the_first_epoch(
 # -- --find-lr through the command line --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_find_lr_prints_a_rate_writes_the_plot_and_sets_the_weights_back(
     tiny_folder, tmp_path, capsys, monkeypatch
 ):

@@ -70,6 +70,7 @@ def count_training(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_prints_the_table_sorted_by_mean_best_val_accuracy(compared):
     out, stdout = compared
     lines = stdout.splitlines()
@@ -96,6 +97,7 @@ def test_prints_the_table_sorted_by_mean_best_val_accuracy(compared):
     assert shown in printed[0]
 
 
+@pytest.mark.slow
 def test_writes_per_run_csv_summary_csv_and_plot(compared):
     out, _ = compared
     runs = pd.read_csv(out / "comparison.csv")
@@ -123,6 +125,7 @@ def test_writes_per_run_csv_summary_csv_and_plot(compared):
     assert summary["seed"] == 1 and summary["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_rerun_with_the_same_out_trains_nothing(compared, count_training):
     out, stdout = compared
     before = (out / "comparison.csv").read_text()
@@ -134,6 +137,7 @@ def test_rerun_with_the_same_out_trains_nothing(compared, count_training):
     assert (out / "comparison.csv").read_text() == before
 
 
+@pytest.mark.slow
 def test_a_run_without_summary_is_trained_again_alone(compared, tmp_path, count_training):
     out = tmp_path / "cmp"
     shutil.copytree(compared[0], out)
@@ -144,6 +148,7 @@ def test_a_run_without_summary_is_trained_again_alone(compared, tmp_path, count_
     assert "5 finished earlier, 1 to train" in stdout
 
 
+@pytest.mark.slow
 def test_other_settings_on_the_same_out_are_refused(compared, count_training):
     out, _ = compared
     argv = compare_argv(cli_data(out), out)
@@ -181,6 +186,7 @@ def test_a_recipe_listed_twice_is_refused():
         compare_recipes(["relu", "relu"], out="unused")
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_way_continues_from_its_checkpoint(tiny_folder, tmp_path, monkeypatch):
     bundle = load_data(str(tiny_folder), image_size=32, batch_size=16, seed=0)
     recipe = get_recipe("relu").replace(training={"epochs": 2, "batch_size": 16})
@@ -217,6 +223,7 @@ def cli_data(out):
     return json.loads((out / "comparison.json").read_text())["data"]
 
 
+@pytest.mark.slow
 def test_plot_draws_each_recipes_mean_and_band_over_its_seeds(compared, tmp_path, saved_figures):
     from keras_recipes.comparison.plot import plot_validation_curves
 

@@ -91,6 +91,7 @@ def test_bad_arguments(tmp_path, kwargs, message):
         make_demo(tmp_path / "demo", **kwargs)
 
 
+@pytest.mark.slow
 def test_load_demo_end_to_end(demo_cache):
     bundle = load_data("demo", image_size=64, batch_size=64)
     described = bundle.describe()

@@ -183,6 +183,7 @@ def _run(args, env=None, timeout=240):
     )
 
 
+@pytest.mark.slow
 def test_two_mirrored_replicas_take_the_same_steps_as_one_device(tmp_path):
     script = tmp_path / "two_replicas.py"
     script.write_text(_TWO_REPLICAS)
@@ -233,6 +234,7 @@ def _train_process(argv, tf_config=None):
     )
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_take_the_steps_of_one_device(tmp_path):
     data = make_demo(tmp_path / "data", n_per_class=24, size=40)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}

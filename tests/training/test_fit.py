@@ -28,6 +28,7 @@ def tiny(recipe, **training):
     return get_recipe(recipe).replace(training=settings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_recipes())
 def test_every_builtin_recipe_trains_one_epoch(name, tiny_bundle):
     result = train(tiny(name), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0)
@@ -92,6 +93,7 @@ def test_run_directory_holds_every_artefact(tiny_bundle, tmp_path):
     np.testing.assert_array_equal(model.get_weights()[0], result.model.get_weights()[0])
 
 
+@pytest.mark.slow
 def test_seeded_runs_repeat_exactly(tiny_bundle):
     recipe = tiny("default", epochs=2)
     first = train(recipe, tiny_bundle, image_size=SIZE, width=WIDTH, seed=3, verbose=0)
@@ -200,6 +202,7 @@ def test_cli_last_line_and_artefacts(capsys, tmp_path, tiny_bundle):
     assert math.isfinite(value)
 
 
+@pytest.mark.slow
 def test_mixed_precision_computes_in_half_precision_and_restores_the_policy(tiny_bundle):
     result = train(
         tiny("default"), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0, mixed_precision=True
@@ -217,6 +220,7 @@ def test_mixed_precision_computes_in_half_precision_and_restores_the_policy(tiny
     assert plain.summary["dtype_policy"] == "float32"
 
 
+@pytest.mark.slow
 def test_jit_compile_reaches_the_compiled_step(tiny_bundle):
     result = train(
         tiny("relu"), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0, jit_compile=True
@@ -241,6 +245,7 @@ def dropout_output(model, name="fc6_dropout"):
     return np.asarray(layer(np.ones((8, layer.input.shape[-1]), "float32"), training=True))
 
 
+@pytest.mark.slow
 def test_the_runs_seed_drives_the_dropout_masks(tiny_bundle):
     # Before: every run's dropout layers had seeds 0 and 1 whatever --seed said.
     def run(seed):

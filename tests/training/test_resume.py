@@ -80,6 +80,7 @@ def uninterrupted(data_dir, tmp_path_factory):
     return pd.read_csv(out / "history.csv")
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path, uninterrupted):
     out = tmp_path / "run"
     process = start(args(data_dir, out))
@@ -96,6 +97,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path, uni
     assert not (out / "backup").exists()  # removed once the run finished
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_checkpoint_is_written_resumes_from_the_one_before(
     data_dir, tmp_path, uninterrupted
 ):
@@ -116,6 +118,7 @@ def test_a_kill_while_the_checkpoint_is_written_resumes_from_the_one_before(
     assert summary["resumed_at_epoch"] == previous["epoch"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_what_was_computed_and_exits_130(data_dir, tmp_path, uninterrupted):
     out = tmp_path / "run"
     process = start(args(data_dir, out))

@@ -75,6 +75,7 @@ def test_rss_stays_flat_over_ten_real_trials():
     assert growth < MAX_GROWTH_MIB, f"RSS grew {growth:.1f} MiB over {TRIALS} trials: {rss}"
 
 
+@pytest.mark.slow
 def test_missing_registry_warns_once_naming_the_tensorflow_version(monkeypatch):
     monkeypatch.setattr(_compat, "gradient_registry", lambda: None)
     monkeypatch.setattr(session, "_warned_no_registry", False)

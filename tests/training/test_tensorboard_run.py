@@ -40,6 +40,7 @@ def steps(scalars, run_name, tag):
     return scalars[(scalars.run == run_name) & (scalars.tag == tag)].step.tolist()
 
 
+@pytest.mark.slow
 def test_two_epochs_of_loss_val_accuracy_and_learning_rate(data_dir, tmp_path):
     done = run(train_args(data_dir, tmp_path / "run", 2))
     assert done.returncode == 0, done.stderr
@@ -57,6 +58,7 @@ def test_two_epochs_of_loss_val_accuracy_and_learning_rate(data_dir, tmp_path):
     assert steps(scalars, "train", "batch_learning_rate") == list(range(2 * STEPS_PER_EPOCH))
 
 
+@pytest.mark.slow
 def test_no_tensorboard_writes_no_logs(data_dir, tmp_path):
     done = run([*train_args(data_dir, tmp_path / "run", 1), "--no-tensorboard"])
     assert done.returncode == 0, done.stderr

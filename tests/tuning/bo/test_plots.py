@@ -137,6 +137,7 @@ def test_nothing_to_plot_returns_none(tmp_path):
     assert plot_posterior(frame_2d(), three, "best_val_accuracy", tmp_path / "y.png") is None
 
 
+@pytest.mark.slow
 def test_importing_the_package_leaves_matplotlibs_backend_alone(tmp_path):
     # A notebook or GUI user's backend must survive `import keras_recipes...` and a plot:
     # a fresh process whose backend is "svg" imports every module, draws a PNG, and reads

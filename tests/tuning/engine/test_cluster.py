@@ -16,6 +16,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_run_each_trial_once(start_cli, tmp_path):
     run_dir = tmp_path / "run"
     port = str(free_port())

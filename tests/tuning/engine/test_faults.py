@@ -92,6 +92,7 @@ def start_chief_and_workers(start_cli, run_dir, chief_flags=()):
     return chief, worker
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_trial_and_restarted_reruns_its_trial(start_cli, tmp_path):
     run_dir = tmp_path / "run"
     chief, worker = start_chief_and_workers(start_cli, run_dir)
@@ -116,6 +117,7 @@ def test_worker_killed_mid_trial_and_restarted_reruns_its_trial(start_cli, tmp_p
     assert "ignored a late result" not in chief.log_path.read_text()
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_trial_not_restarted_is_replaced_after_timeout(start_cli, tmp_path):
     run_dir = tmp_path / "run"
     chief, worker = start_chief_and_workers(start_cli, run_dir, ("--trial-timeout", "5"))

@@ -5,6 +5,7 @@ import signal
 import time
 
 import pandas as pd
+import pytest
 from bayes_opt import BayesianOptimization, acquisition
 
 from keras_recipes.tuning.bo.toy import TOY_BOUNDS, toy_function
@@ -19,6 +20,7 @@ def read_oracle(run_dir):
         return None
 
 
+@pytest.mark.slow
 def test_sigkill_mid_trial_then_resume(start_cli, tmp_path):
     run_dir = tmp_path / "run"
     args = ["--objective", "toy", "--n-iter", "6", "--out", run_dir]

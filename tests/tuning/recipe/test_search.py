@@ -65,6 +65,7 @@ def run_cli(argv):
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_six_random_trials_train_only_valid_recipes_and_best_toml_trains(
     tiny_folder, tmp_path, trained
 ):
@@ -129,6 +130,7 @@ def test_six_random_trials_train_only_valid_recipes_and_best_toml_trains(
     assert result.status == "completed" and len(result.history) == 1
 
 
+@pytest.mark.slow
 def test_a_trial_cut_off_mid_way_continues_from_its_checkpoint(tiny_folder, tmp_path):
     base = get_recipe("default").replace(training={"epochs": 2, "batch_size": 16})
     objective = RecipeObjective(base, data=str(tiny_folder), image_size=32, width=0.0625)
@@ -162,6 +164,7 @@ def test_a_trial_cut_off_mid_way_continues_from_its_checkpoint(tiny_folder, tmp_
     assert pd.read_csv(trial_dir / "history.csv")["epoch"].tolist() == [1, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("oracle", ["random", "bayesian", "hyperband"])
 def test_every_oracle_runs_and_invalid_points_never_reach_the_objective(oracle, tmp_path):
     seen = []
@@ -312,6 +315,7 @@ def test_invalid_outcome_is_not_a_divergence():
     assert outcome.invalid and not outcome.diverged
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_share_the_recipe_search(start_cli_module, tmp_path, tiny_folder):
     import socket
 
