@@ -1,4 +1,5 @@
-"""Models built from a recipe: AlexNet (original and CPU-sized) and a plain MLP."""
+"""Models built from a recipe: AlexNet (original and CPU-sized), a plain MLP, and the layer
+factory they share (`RecipeLayers`), which your own models can use too."""
 
 from keras_recipes.models.alexnet import (
     alexnet,
@@ -6,6 +7,7 @@ from keras_recipes.models.alexnet import (
     conv1_geometry,
     feature_map_sizes,
 )
+from keras_recipes.models.blocks import RecipeLayers, layer_seed
 from keras_recipes.models.mc_dropout import MCAverage, MCDropout, MCRepeat, prediction_passes
 from keras_recipes.models.mlp import mlp
 from keras_recipes.models.rrelu import RReLU
@@ -15,10 +17,12 @@ __all__ = [
     "MCDropout",
     "MCRepeat",
     "RReLU",
+    "RecipeLayers",
     "alexnet",
     "check_image_size",
     "conv1_geometry",
     "feature_map_sizes",
+    "layer_seed",
     "mlp",
     "prediction_passes",
 ]
