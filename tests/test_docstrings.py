@@ -9,6 +9,7 @@ MODULES = [
     "keras_recipes.recipes.recipe",
     "keras_recipes.recipes.registry",
     "keras_recipes.models.alexnet",
+    "keras_recipes.models.apply",
     "keras_recipes.models.blocks",
     "keras_recipes.models.mlp",
     "keras_recipes.models.mc_dropout",

@@ -109,31 +109,24 @@ def apply_recipe(
 ) -> keras.Model | tuple[keras.Model, RecipeReport]:
     """A new model: `model`'s graph with `recipe` applied and fresh weights.
 
-    - Every hidden Conv (1D/2D/3D, transposed, depthwise, separable) and Dense layer takes
-      the recipe's init, bias, L2 decay (none under decoupled, AdamW-style decay: the
-      optimizer does it) and max-norm. The output layer (the Conv or Dense behind a model
-      output, through its activation layers) takes the init-by-activation rule for its own
-      activation (Glorot for softmax, sigmoid and linear) and keeps that activation.
-    - Every hidden activation (`activation=` of a layer, or an Activation, ReLU, ELU,
-      LeakyReLU, PReLU layer) becomes the recipe's. Kept: softmax, and a sigmoid that
-      gates a Multiply (squeeze-and-excitation).
-    - Batch norm: with `normalization.kind = "batch"` your BN layers are kept (with the
-      recipe's momentum and decay), and a hidden Conv/Dense followed by its activation gets
-      one on the recipe's side of that activation unless one is already right before or
-      after it. A layer that feeds batch norm directly has no bias. With `"none"` your
-      BN layers are removed and every hidden layer has a bias.
-    - Dropout, AlphaDropout and MCDropout layers take the recipe's kind, and its rate
-      where it sets one (> 0); no dropout is added where the model has none. Under MC
-      dropout with `mc_passes` > 1 the passes are averaged as in AlexNet, from the first
-      dropout to the single output.
-    - SELU: a merge (Add, Concatenate, ...: a skip connection), a batch-norm layer or a
-      dropout that is not AlphaDropout is an error naming the layers; every hidden layer
-      gets LeCun normal init (the recipe's validation asks for it).
+    - Hidden Conv (1D/2D/3D, transposed, depthwise, separable) and Dense layers take the
+      recipe's init, bias, L2 decay (none under decoupled, AdamW-style decay) and max-norm.
+      The output layer (the Conv/Dense behind a model output) keeps its activation and
+      takes the init that activation asks for (Glorot for softmax, sigmoid, linear).
+    - Hidden activations (a layer's `activation=`, Activation, ReLU, ELU, LeakyReLU, PReLU)
+      become the recipe's; softmax and a sigmoid gating a Multiply are kept.
+    - Batch norm, `normalization.kind = "batch"`: your BN layers are kept (with the
+      recipe's momentum and decay); a hidden Conv/Dense followed by its activation gets one
+      on the recipe's side of it unless one is already right before or after it. A layer
+      feeding BN directly has no bias. `"none"`: your BN layers are removed.
+    - Dropout, AlphaDropout and MCDropout layers take the recipe's kind, and its rate where
+      it sets one; none is added. MC passes are averaged from the first dropout on.
+    - SELU: a merge (a skip connection), batch norm, frozen weights or non-alpha dropout
+      is an error naming the layers.
 
-    A Sequential model comes back as a Functional one with the same layers. Refused with
-    a `ConfigError` naming the layer: subclassed and nested models, shared layers, layers
-    with trainable weights the recipe does not cover (LSTM, Embedding, LayerNormalization,
-    ...: build those models with `RecipeLayers`), and the `alexnet2012` init table.
+    Sequential comes back as Functional. A subclassed or nested model, a shared layer, a
+    layer with trainable weights the recipe does not cover (LSTM, Embedding, ...: build
+    those with `RecipeLayers`) and the `alexnet2012` table are errors naming the layer.
 
     Example:
 
@@ -143,11 +136,11 @@ def apply_recipe(
     ...     keras.layers.Dense(16, activation="relu", name="hidden"),
     ...     keras.layers.Dense(3, activation="softmax", name="classifier"),
     ... ])
-    >>> model, changes = apply_recipe(mine, "default", report=True)
+    >>> model, report = apply_recipe(mine, "default", report=True)
     >>> [layer.name for layer in model.layers[1:]]
     ['hidden', 'hidden_bn', 'hidden_elu', 'classifier']
-    >>> changes.changes("hidden_bn")
-    ['inserted: batch norm before the activation (momentum 0.9)']
+    >>> report.changes("hidden")
+    ['hidden: init he_normal, no bias (batch norm follows), L2 0.00025']
 
     Args:
         model: keras.Model. A built Sequential or Functional model; it is not changed.
