@@ -558,24 +558,24 @@ class _Rewriter:
         outputs = type(layer).from_config(config)(*args, **kwargs)
         self._report_weights(layer, "hidden", self.recipe.init.kernel, use_bias)
         if split:
-            outputs = self._activation_unit(outputs, layer, f"{layer.name}_", layer.name)
+            outputs = self._activation_unit(outputs, layer, moved=True)
         return outputs
 
     def _output(self, layer, args, kwargs):
         activation = self.plan.output_activation[layer.name]
-        kwargs_ = self.layers.output_kwargs(activation)
-        config = self._weight_config(layer, kwargs_)
-        init = _snake(type(kwargs_["kernel_initializer"]).__name__)
+        weights = self.layers.output_kwargs(activation)
+        config = self._weight_config(layer, weights)
+        init = _snake(type(weights["kernel_initializer"]).__name__)
         self._report_weights(layer, f"output ({activation})", init, True)
         return type(layer).from_config(config)(*args, **kwargs)
 
     def _activation(self, layer, args, kwargs):
-        return self._activation_unit(args[0], layer, "", self.plan.bn_base.get(layer.name))
+        return self._activation_unit(args[0], layer, moved=False)
 
     def _batch_norm(self, layer, args, kwargs):
         config = layer.get_config()
         kept = {key: config[key] for key in ("axis", "epsilon", "center", "scale")}
-        self.report.add(layer.name, "BatchNormalization", self._bn_text("kept"))
+        self.report.add(layer.name, type(layer).__name__, self._bn_text("kept"))
         return self.layers.normalization(layer.name, **kept)(*args, **kwargs)
 
     def _dropout(self, layer, args, kwargs):
@@ -590,21 +590,21 @@ class _Rewriter:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _activation_unit(self, x, layer, prefix: str, base: str | None):
-        """[BN] -> the recipe's activation -> [BN], for the activation of `layer`."""
-        placement = self.plan.bn.get(layer.name)
+    def _activation_unit(self, x, layer, *, moved: bool):
+        """[BN] -> the recipe's activation -> [BN], for the activation of `layer`; `moved`:
+        it was a weight layer's own `activation=` and becomes a layer of its own."""
+        placement, base = self.plan.bn.get(layer.name), self.plan.bn_base.get(layer.name)
         axis = 1 if getattr(layer, "data_format", None) == "channels_first" else -1
         if placement == "before":
             x = self._new_bn(x, f"{base}_bn", axis, "before")
-        name = layer.name if not prefix else self._fresh(f"{prefix}{self.recipe.activation.name}")
-        old = _activation_name(layer)
+        act = self.recipe.activation.name
+        name = self._fresh(f"{layer.name}_{act}") if moved else layer.name
         x = self.layers.activation(name, _spatial_axes(x, axis))(x)
-        where = "" if not prefix else f" (moved out of {layer.name})"
-        self.report.add(
-            name,
-            "new" if prefix else type(layer).__name__,
-            f"activation {old} -> {self.recipe.activation.name}{where}",
-        )
+        text = f"activation {_activation_name(layer)} -> {act}"
+        if moved:
+            self.report.add(name, "new", f"{text} (moved out of {layer.name})")
+        else:
+            self.report.add(name, type(layer).__name__, text)
         if placement == "after":
             x = self._new_bn(x, f"{base}_bn", axis, "after")
         return x

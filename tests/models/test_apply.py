@@ -147,6 +147,20 @@ def test_max_norm_holds_after_a_step():
         assert norms.max() <= 0.5 + 1e-5, name
 
 
+def test_each_output_keeps_its_activation_and_takes_the_init_it_asks_for():
+    inputs = keras.Input((16,))
+    x = L.Dense(16, activation="tanh", name="hidden")(inputs)
+    label = L.Dense(3, activation="softmax", name="label")(x)
+    count = L.Dense(1, activation="relu", name="count")(x)  # a ReLU output: He init
+    model = apply_recipe(keras.Model(inputs, {"label": label, "count": count}), "selu")
+    layer = model.get_layer
+    assert type(layer("hidden").kernel_initializer) is keras.initializers.LecunNormal
+    assert type(layer("label").kernel_initializer) is keras.initializers.GlorotUniform
+    assert type(layer("count").kernel_initializer) is keras.initializers.HeNormal
+    assert [layer(n).activation.__name__ for n in ("label", "count")] == ["softmax", "relu"]
+    assert isinstance(model.output, dict)
+
+
 # -- activations --------------------------------------------------------------------------
 
 
