@@ -122,7 +122,7 @@ def apply_recipe(
     - Dropout, AlphaDropout and MCDropout layers take the recipe's kind, and its rate where
       it sets one; none is added. MC passes are averaged from the first dropout on.
     - SELU: a merge (a skip connection), batch norm, frozen weights or non-alpha dropout
-      is an error naming the layers.
+      is an error naming the layers. Standardise the inputs you feed it yourself.
 
     Sequential comes back as Functional. A subclassed or nested model, a shared layer, a
     layer with trainable weights the recipe does not cover (LSTM, Embedding, ...: build
