@@ -148,7 +148,7 @@ def test_mobilenet_default_recipe_on_every_layer_and_a_train_step():
     check("MobileNetV2", "default")
 
 
-@pytest.mark.slow  # 5 models x 9 recipes: about NN s on 2 cores
+@pytest.mark.slow  # 5 models x 9 recipes: 75-95 s on 2 cores at load 3-4
 @pytest.mark.parametrize("recipe_name", list_recipes())
 @pytest.mark.parametrize("app", list(APPLICATIONS))
 def test_every_builtin_recipe_on_applications(app, recipe_name):
