@@ -112,7 +112,7 @@ def alexnet(
         width: float. Multiplier on every layer's filters and units (CPU demo: 0.25).
         name: str. The model's name.
         seed: int or None. The run's seed; the dropout (and RReLU) layers' seeds are
-            derived from it (`blocks.layer_seed`). None: Keras's global seed picks them.
+            derived from it (`layer_seed`). None: Keras's global seed picks them.
 
     Example:
 
@@ -132,25 +132,22 @@ def alexnet(
     if num_classes < 2:
         raise ConfigError(f"num_classes must be >= 2; got {num_classes}.")
 
+    layers = blocks.RecipeLayers(recipe, seed)
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     kernel1, stride1 = conv1_geometry(size)
     for spec in CONV_LAYERS:
         kernel, stride = (kernel1, stride1) if spec.name == "conv1" else (spec.kernel, spec.stride)
         filters = max(1, round(spec.filters * width))
-
-        def conv(spec=spec, kernel=kernel, stride=stride, filters=filters, **kwargs):
-            return keras.layers.Conv2D(filters, kernel, stride, padding=spec.padding, **kwargs)
-
-        x = blocks.hidden_block(
+        x = layers.conv_block(
             x,
-            recipe,
-            conv,
+            filters,
+            kernel,
+            stride,
+            spec.padding,
             name=spec.name,
             table_std=spec.std,
             table_bias=spec.bias,
-            shared_axes=[1, 2],
-            seed=seed,
         )
         if spec.pool:
             pool_name = f"pool{spec.name[-1]}"
@@ -158,22 +155,16 @@ def alexnet(
     x = keras.layers.Flatten(name="flatten")(x)
     for index, (layer_name, units, std, bias) in enumerate(DENSE_LAYERS):
         units = max(1, round(units * width))
-
-        def dense(units=units, **kwargs):
-            return keras.layers.Dense(units, **kwargs)
-
-        x = blocks.hidden_block(
-            x, recipe, dense, name=layer_name, table_std=std, table_bias=bias, seed=seed
-        )
+        x = layers.dense_block(x, units, name=layer_name, table_std=std, table_bias=bias)
         if index == 0:
             # MC passes start at the first dropout: the layers below are deterministic at
             # inference, so each image goes through them once, not T times.
-            x = blocks.mc_repeat(recipe, x)
-        dropout = blocks.dropout_layer(recipe, f"{layer_name}_dropout", seed=seed)
+            x = layers.mc_repeat(x)
+        dropout = layers.dropout(f"{layer_name}_dropout")
         if dropout is not None:
             x = dropout(x)
-    x = blocks.output_layer(recipe, num_classes, OUTPUT_STD, "fc8")(x)
+    x = layers.output_dense(num_classes, name="fc8", table_std=OUTPUT_STD)(x)
     # float32 softmax keeps the loss stable under mixed precision.
     outputs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
-    outputs = blocks.mc_average(recipe, outputs)
+    outputs = layers.mc_average(outputs)
     return keras.Model(inputs, outputs, name=name)

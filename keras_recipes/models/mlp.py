@@ -22,7 +22,7 @@ def mlp(
     A plain sequential stack, as SELU's self-normalisation requires; dropout, when the
     recipe has any, follows the last hidden layer. The hidden layers take the recipe's
     init, activation and batch norm; the classifier takes Glorot init, the rule for its
-    softmax (`blocks.output_layer`). Under MC dropout the prediction is the mean of
+    softmax (`RecipeLayers.output_dense`). Under MC dropout the prediction is the mean of
     `regularization.mc_passes` passes through the dropout and the classifier.
 
     Args:
@@ -43,21 +43,16 @@ def mlp(
     """
     if not hidden_units or any(u < 1 for u in hidden_units):
         raise ConfigError(f"hidden_units must be positive integers; got {hidden_units!r}.")
+    layers = blocks.RecipeLayers(recipe, seed)
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for index, units in enumerate(hidden_units, start=1):
-
-        def dense(units=units, **kwargs):
-            return keras.layers.Dense(units, **kwargs)
-
-        x = blocks.hidden_block(
-            x, recipe, dense, name=f"dense{index}", table_std=0.01, table_bias=0.0, seed=seed
-        )
-    x = blocks.mc_repeat(recipe, x)
-    dropout = blocks.dropout_layer(recipe, "dropout", seed=seed)
+        x = layers.dense_block(x, units, name=f"dense{index}", table_std=0.01, table_bias=0.0)
+    x = layers.mc_repeat(x)
+    dropout = layers.dropout("dropout")
     if dropout is not None:
         x = dropout(x)
-    x = blocks.output_layer(recipe, num_classes, 0.01, "logits")(x)
+    x = layers.output_dense(num_classes, name="logits", table_std=0.01)(x)
     outputs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
-    outputs = blocks.mc_average(recipe, outputs)
+    outputs = layers.mc_average(outputs)
     return keras.Model(inputs, outputs, name=name)
