@@ -428,7 +428,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "bayes_opt.acquisition.ConstantLiar.dummies",
         "bayesian-optimization",
-        "tuning/oracle.py (BayesOptOracle._suggest)",
+        "tuning/oracle.py (BayesOptOracle._suggest), tuning/bohb.py (BOHBOracle._suggest)",
         "the lies must be the trials running now; ConstantLiar only adds and expires them",
         "none in bayes_opt 3.4 (no API to set or clear the pending points)",
         _liar_dummies,

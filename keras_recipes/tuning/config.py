@@ -16,7 +16,7 @@ from keras_recipes.tuning.space import TRAIN_BOUNDS, SearchSpace
 from keras_recipes.tuning.toy import TOY_BOUNDS
 
 CONFIG_NAME = "tuning.json"
-SEARCHES = ("bo", "random", "grid", "hyperband")
+SEARCHES = ("bo", "random", "grid", "hyperband", "bohb")
 ACQUISITIONS = ("ei", "ucb", "poi")
 OBJECTIVES = ("train", "toy")
 #: The objective's column name and its default bounds.
@@ -47,7 +47,7 @@ class TuningConfig:
 
     Args:
         space: SearchSpace. The tuned parameters.
-        search: str. "bo", "random", "grid" or "hyperband".
+        search: str. "bo", "random", "grid", "hyperband" or "bohb".
         objective: str. "train" (train() per trial) or "toy" (the 1-D demo function).
         acquisition: str. "ei", "ucb" or "poi" (bo only).
         xi: float. EI/POI exploration margin.
@@ -129,9 +129,9 @@ class TuningConfig:
                 f"--prune {self.prune} stops training epochs early; it needs --objective train "
                 f"(got {self.objective!r})."
             )
-        if self.search == "hyperband":
+        if self.search in ("hyperband", "bohb"):
             raise ConfigError(
-                f"--prune {self.prune} does not combine with --search hyperband, which stops "
+                f"--prune {self.prune} does not combine with --search {self.search}, which stops "
                 "trials early by its own schedule; use --prune none, or --search bo, random "
                 "or grid."
             )

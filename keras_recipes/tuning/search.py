@@ -13,6 +13,8 @@ Run directory:
     tensorboard/       every trial in TensorBoard's HParams dashboard, and each trial's
                        curves as its sub-run trial-<n>/ (`tuning.hparams`)
     keras_tuner/       keras-tuner's project: oracle.json, trial_*/trial.json (resume)
+    fidelity.json      hyperband, bohb: after each bracket, the Kendall tau of each lower
+                       budget's scores with the top budget's (`fidelity_check`)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from keras_recipes.tuning import distributed
 from keras_recipes.tuning.config import CONFIG_NAME, TuningConfig, check_same_identity
 from keras_recipes.tuning.errors import TrialsFailedError, last_line
 from keras_recipes.tuning.faults import check_trial_timeout
+from keras_recipes.tuning.fidelity_check import FidelityCheck
 from keras_recipes.tuning.hparams import LOG_DIR_NAME, SearchHParams
 from keras_recipes.tuning.oracles import build_oracle
 from keras_recipes.tuning.outcome import STATUS_NAMES
@@ -45,6 +48,10 @@ from keras_recipes.tuning.toy import ToyObjective, toy_function
 from keras_recipes.tuning.tuner import ObjectiveTuner
 
 PROJECT_NAME = "keras_tuner"
+#: Searches whose trials run on several budgets (trials.csv: `budget`, `bracket`).
+MULTI_FIDELITY = ("hyperband", "bohb")
+#: Searches whose points come from a GP (the posterior plot marks its next point).
+GP_SEARCHES = ("bo", "bohb")
 
 
 @dataclass
@@ -159,6 +166,7 @@ def run_search(
         run_dir if role != "worker" else None,
         stream,
         epochs=config.objective == "train",
+        brackets=config.search in MULTI_FIDELITY,
     )
     result = drive_search(
         oracle,
@@ -291,10 +299,14 @@ def _with_hparams(recorder: TrialRecorder, oracle, run_dir: Path, objective_name
     hparams = SearchHParams(
         run_dir / LOG_DIR_NAME, oracle.hyperparameters, objective_name, train_metrics=trains
     )
+    # Hyperband and bohb: after each bracket, do low budgets rank points as the top one does?
+    fidelity = FidelityCheck.for_oracle(oracle, recorder)
 
     def record(current) -> pd.DataFrame:
         frame = recorder.update(current)
         hparams.update(frame)
+        if fidelity is not None:
+            fidelity.update(frame)
         return frame
 
     return record
@@ -496,6 +508,7 @@ def _read_trials(run_dir: Path) -> pd.DataFrame:
 
 def _write_plots(config, run_dir, frame, animate, compare_with) -> list[Path]:
     from keras_recipes.tuning import plots
+    from keras_recipes.tuning.bohb import plot_budget
 
     written: list[Path] = []
     if not len(frame):
@@ -508,6 +521,10 @@ def _write_plots(config, run_dir, frame, animate, compare_with) -> list[Path]:
         "kappa": config.kappa,
         "seed": config.seed,
         "truth": toy_function if config.objective == "toy" else None,
+        # Only a GP search has a "next point"; a multi-fidelity run's GP is fitted on one
+        # budget (bohb's rule), named in the title.
+        "next_point": config.search in GP_SEARCHES,
+        "budget": plot_budget(frame, len(config.space.names)) if "budget" in frame else None,
     }
     stem = "toy" if config.objective == "toy" else "gp_posterior"
     path = plots.plot_posterior(
