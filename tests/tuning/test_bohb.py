@@ -38,11 +38,12 @@ def branin_score(values, epochs=None):
     return -((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10)
 
 
-def drive(oracle, tmp_path, score=branin_score):
-    """Runs `oracle` to the end with one worker, straight through keras-tuner's Oracle API."""
+def drive(oracle, tmp_path, score=branin_score, trials=None):
+    """Runs `oracle` to the end (or `trials` trials) with one worker, straight through
+    keras-tuner's Oracle API."""
     _compat.set_project_dir(oracle, str(tmp_path), "project")
     oracle.verbose = 0
-    while True:
+    while trials is None or len(oracle.trials) < trials:
         trial = oracle.create_trial("w0")
         if trial.status == "STOPPED":
             return oracle
@@ -50,6 +51,7 @@ def drive(oracle, tmp_path, score=branin_score):
         oracle.update_trial(trial.trial_id, {"f": score(trial.hyperparameters.values)})
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
+    return oracle
 
 
 def values_in_order(oracle):
@@ -112,23 +114,51 @@ def completed_before(oracle, trial_id, budget):
     return out
 
 
+def first_round_before(oracle, trial_id):
+    """Points started before `trial_id` in the first round of its bracket (one worker: the
+    trials just before it with the same bracket)."""
+    bracket = oracle.trials[trial_id].hyperparameters.values["tuner/bracket"]
+    points = []
+    for tid in sorted((t for t in oracle.trials if int(t) < int(trial_id)), reverse=True):
+        values = oracle.trials[tid].hyperparameters.values
+        if values["tuner/bracket"] != bracket:
+            break
+        points.append({n: values[n] for n in BRANIN_BOUNDS})
+    return points[::-1]
+
+
 @pytest.mark.parametrize("seed", [3])
 def test_new_configurations_are_bayes_opts_suggestions_at_the_largest_full_budget(seed, tmp_path):
+    # Max 27 epochs: bracket 2's first round (3 epochs) is fitted at 9 epochs, with lies.
+    # Half random and stopped after that round (52 trials), to keep the test short.
     oracle = drive(
-        BOHBOracle(OBJECTIVE, BRANIN_BOUNDS, max_epochs=9, random_fraction=0.0, seed=seed),
+        BOHBOracle(OBJECTIVE, BRANIN_BOUNDS, max_epochs=27, random_fraction=0.5, seed=seed),
         tmp_path,
+        trials=52,
     )
     rng = np.random.RandomState(seed)  # bayes_opt's stream, shared as the oracle shares it
-    gp_trials = 0
+    gp_trials = with_lies = 0
     for trial_id in sorted(oracle.proposals):
         proposal = oracle.proposals[trial_id]
-        counts = {b: len(completed_before(oracle, trial_id, b)) for b in (1, 3, 9)}
+        counts = {b: len(completed_before(oracle, trial_id, b)) for b in (1, 3, 9, 27)}
         budget = model_budget(counts, min_points=3)  # d + 1 for 2 parameters
+        if proposal["source"] == "random":
+            assert proposal == {"source": "random", "budget": None, "points": 0, "lies": 0}
+            continue
         if budget is None:
-            assert proposal == {"source": "no-model", "budget": None, "points": 0}
+            assert proposal == {"source": "no-model", "budget": None, "points": 0, "lies": 0}
             continue
         observed = completed_before(oracle, trial_id, budget)
-        assert proposal == {"source": "gp", "budget": budget, "points": len(observed)}
+        seen = [p for p, _ in observed]
+        # This round's configurations not scored at the model's budget yet: lies at the best
+        # score so far, which is what ConstantLiar("max") registers before it fits the GP.
+        lies = [p for p in first_round_before(oracle, trial_id) if p not in seen]
+        assert proposal == {
+            "source": "gp",
+            "budget": budget,
+            "points": len(observed),
+            "lies": len(lies),
+        }
         reference = BayesianOptimization(
             f=None,
             pbounds=BRANIN_BOUNDS,
@@ -138,15 +168,20 @@ def test_new_configurations_are_bayes_opts_suggestions_at_the_largest_full_budge
         )
         for params, score in observed:
             reference.register(params=params, target=score)
+        best = max(score for _, score in observed)
+        for params in lies:
+            reference.register(params=params, target=best)
         suggestion = reference.suggest()
         values = oracle.trials[trial_id].hyperparameters.values
         assert {n: values[n] for n in BRANIN_BOUNDS} == {
             n: float(suggestion[n]) for n in suggestion
         }
         gp_trials += 1
-    # 9 + 5 + 3 new configurations; the first three have no model yet.
-    assert len(oracle.proposals) == 17 and gp_trials == 14
-    assert {p["budget"] for p in oracle.proposals.values()} == {None, 1, 3, 9}
+        with_lies += bool(lies)
+    sources = Counter(p["source"] for p in oracle.proposals.values())
+    assert len(oracle.proposals) == 27 + 12 and gp_trials == sources["gp"] >= 15
+    assert with_lies == sum(p["lies"] > 0 for p in oracle.proposals.values()) >= 4
+    assert {p["budget"] for p in oracle.proposals.values()} == {None, 1, 9}
 
 
 def test_random_fraction_is_honoured(tmp_path):
@@ -249,8 +284,16 @@ def run_branin(run_dir, *, resume=False, kill_at=None, max_epochs=9):
     return result.frame, oracle
 
 
-def test_bracket_and_budget_columns(tmp_path):
-    frame, oracle = run_branin(tmp_path / "run")
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """One uninterrupted BOHB run on Branin (max 9 epochs): its frame, oracle and folder."""
+    run_dir = tmp_path_factory.mktemp("bohb") / "whole"
+    frame, oracle = run_branin(run_dir)
+    return frame, oracle, run_dir
+
+
+def test_bracket_and_budget_columns(whole_run):
+    frame, oracle, run_dir = whole_run
     assert list(frame.columns) == [
         "trial",
         "x1",
@@ -263,7 +306,7 @@ def test_bracket_and_budget_columns(tmp_path):
     ]
     assert frame["budget"].tolist() == [1] * 9 + [3] * 3 + [9] + [3] * 5 + [9] * 2 + [9] * 3
     assert frame["bracket"].tolist() == [2] * 13 + [1] * 7 + [0] * 3
-    on_disk = pd.read_csv(tmp_path / "run" / "trials.csv")
+    on_disk = pd.read_csv(run_dir / "trials.csv")
     assert on_disk[["budget", "bracket"]].to_numpy().tolist() == (
         frame[["budget", "bracket"]].to_numpy().tolist()
     )
@@ -274,8 +317,8 @@ def test_bracket_and_budget_columns(tmp_path):
     assert [promoted[n] for n in BRANIN_BOUNDS] == [past[n] for n in BRANIN_BOUNDS]
 
 
-def test_resume_after_a_kill_proposes_what_an_uninterrupted_run_does(tmp_path):
-    whole, oracle = run_branin(tmp_path / "whole")
+def test_resume_after_a_kill_proposes_what_an_uninterrupted_run_does(whole_run, tmp_path):
+    whole, oracle, _ = whole_run
     with pytest.raises(KeyboardInterrupt, match="killed mid-trial"):
         run_branin(tmp_path / "cut", kill_at=15)  # bracket 1's second new configuration
     resumed, _ = run_branin(tmp_path / "cut", resume=True)

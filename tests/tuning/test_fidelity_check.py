@@ -7,6 +7,7 @@ import json
 import math
 
 import keras_tuner
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,6 +15,7 @@ from keras_recipes.tuning import fidelity_check
 from keras_recipes.tuning.bohb import hyperband_schedule
 from keras_recipes.tuning.fidelity_check import (
     WARNING,
+    FidelityCheck,
     RungTau,
     finished_brackets,
     kendall_tau,
@@ -131,13 +133,53 @@ def test_warns_once_when_low_budgets_invert_the_ranks(tmp_path, capsys):
     assert "9 epochs -1.00 (5 pairs)" in out
 
 
-def test_silent_where_the_ranks_hold(tmp_path, capsys):
-    out, reports = run_hyperband(tmp_path, lambda x, epochs: x * (1 - 1 / (epochs + 1)))
+def successive_halving(score, max_epochs=27, seed=0):
+    """Rows of a Hyperband run on `score(x, epochs)` (keras-tuner's schedule, the best of
+    each round promoted), without the engine."""
+    rng = np.random.default_rng(seed)
+    table = []
+    schedule = hyperband_schedule(max_epochs)
+    for index, rounds in enumerate(schedule):
+        bracket = len(schedule) - 1 - index
+        points = list(rng.uniform(0, 1, rounds[0][0]))
+        for r, (size, epochs) in enumerate(rounds):
+            if r:  # the best of the last round, by their scores there
+                last = rounds[r - 1][1]
+                points = sorted(points, key=lambda x, e=last: score(x, e), reverse=True)[:size]
+            table += rows(bracket, epochs, points, [score(x, epochs) for x in points])
+    frame = pd.DataFrame(table)
+    frame.insert(0, "trial", range(1, len(frame) + 1))
+    return frame
+
+
+def test_silent_where_the_ranks_hold(capsys):
+    frame = successive_halving(lambda x, epochs: x * (1 - 1 / (epochs + 1)))
+    out = io.StringIO()
+    check = FidelityCheck(["x"], "f", max_epochs=27, stream=out)
+    reports = [r for n in range(1, len(frame) + 1) if (r := check.update(frame.head(n)))]
+    assert [r["brackets_finished"] for r in reports] == [1, 2, 3, 4]
     assert [r["low"] for r in reports] == [False] * 4
-    assert {(r["budget"], r["pairs"], r["tau"]) for r in reports[-1]["rungs"]} == {
-        (1, 1, None),
-        (3, 3, 1.0),
-        (9, 5, 1.0),
-    }
+    assert reports[-1]["rungs"] == [
+        {"budget": 1, "top_budget": 27, "pairs": 1, "tau": None},
+        {"budget": 3, "top_budget": 27, "pairs": 3, "tau": 1.0},
+        {"budget": 9, "top_budget": 27, "pairs": 5, "tau": 1.0},
+    ]
     assert "warning" not in capsys.readouterr().err
-    assert "fidelity check after 4 of 4 brackets" in out
+    assert out.getvalue().splitlines()[-1] == (
+        "fidelity check after 4 of 4 brackets (70 trials): Kendall tau with 27 epochs: "
+        "1 epoch - (1 pair), 3 epochs 1.00 (3 pairs), 9 epochs 1.00 (5 pairs)"
+    )
+
+
+def test_the_same_run_with_inverted_low_budgets_warns(capsys):
+    frame = successive_halving(lambda x, epochs: x if epochs == 27 else -x)
+    check = FidelityCheck(["x"], "f", max_epochs=27)
+    for n in range(1, len(frame) + 1):
+        check.update(frame.head(n))
+    assert check.reports[-1]["rungs"][-1] == {
+        "budget": 9,
+        "top_budget": 27,
+        "pairs": 5,
+        "tau": -1.0,
+    }
+    assert capsys.readouterr().err.count(WARNING) == 1
