@@ -5,6 +5,7 @@ import doctest
 import json
 import math
 import signal
+import socket
 import time
 from collections import Counter
 
@@ -219,6 +220,42 @@ def test_trials_still_running_elsewhere_are_lies(tmp_path):
     assert np.linalg.norm(a - b) > 1e-3
 
 
+def two_workers_open_a_new_bracket(oracle, tmp_path):
+    """w1 asks while bracket 1 (max 3 epochs) waits for its last 1-epoch trial: keras-tuner
+    opens bracket 0; the promotion of bracket 1 comes after. Returns that promotion."""
+    _compat.set_project_dir(oracle, str(tmp_path), "project")
+    oracle.verbose = 0
+
+    def end(trial):
+        oracle.update_trial(trial.trial_id, {"f": trial.hyperparameters.values["x1"]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+    first, second = oracle.create_trial("w0"), oracle.create_trial("w1")
+    end(first)
+    third = oracle.create_trial("w0")
+    end(second)
+    opened = oracle.create_trial("w1")
+    end(third)
+    promoted = oracle.create_trial("w0")
+    assert opened.hyperparameters.values["tuner/round"] == 0
+    assert promoted.hyperparameters.values["tuner/round"] == 1
+    return opened.hyperparameters.values, promoted.hyperparameters.values
+
+
+def test_a_promotion_keeps_its_brackets_number_with_two_workers(tmp_path):
+    ours = BOHBOracle(OBJECTIVE, BRANIN_BOUNDS, max_epochs=3, random_fraction=1.0)
+    opened, promoted = two_workers_open_a_new_bracket(ours, tmp_path / "bohb")
+    assert (opened["tuner/bracket"], promoted["tuner/bracket"]) == (0, 1)
+    # keras-tuner's own Hyperband labels the promotion with the newest bracket.
+    hps = keras_tuner.HyperParameters()
+    for name, (low, high) in BRANIN_BOUNDS.items():
+        hps.Float(name, low, high)
+    theirs = HyperbandOracle(objective=OBJECTIVE, max_epochs=3, hyperparameters=hps, seed=1)
+    _, promoted = two_workers_open_a_new_bracket(theirs, tmp_path / "hb")
+    assert promoted["tuner/bracket"] == 0
+
+
 def test_a_nan_score_is_never_told_to_the_gp(tmp_path):
     calls = []
 
@@ -384,3 +421,31 @@ def test_sigkill_mid_trial_then_resume(start_cli, toy_config, tmp_path):
     whole = run_search(toy_config(search="bohb"), tmp_path / "whole", verbose=False).frame
     columns = ["trial", "x", "budget", "bracket", "f"]
     pd.testing.assert_frame_equal(after[columns], whole[columns], check_dtype=False)
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers(start_cli, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    run_dir = tmp_path / "run"
+    args = ["--objective", "toy", "--search", "bohb", "--out", run_dir, "--toy-delay", "0.5"]
+    env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
+    chief = start_cli(*args, env={**env, "KERASTUNER_TUNER_ID": "chief"}, log_name="chief.log")
+    workers = [
+        start_cli(*args, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, log_name=f"w{i}.log")
+        for i in range(2)
+    ]
+    for proc in (*workers, chief):
+        assert proc.wait(timeout=180) == 0, proc.log_path.read_text()
+    frame = pd.read_csv(run_dir / "trials.csv")
+    assert frame["trial"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert frame["status"].tolist() == ["completed"] * 6
+    # Each bracket's trials carry its own number, even where keras-tuner opened bracket 0
+    # while bracket 1 still waited for its promotion (two workers).
+    assert Counter(zip(frame["bracket"], frame["budget"], strict=True)) == {
+        (1, 1): 3,
+        (1, 3): 1,
+        (0, 3): 2,
+    }
+    assert "fidelity check after 2 of 2 brackets" in chief.log_path.read_text()
