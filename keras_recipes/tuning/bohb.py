@@ -10,7 +10,9 @@ default) stays random, so a model misled by a low budget cannot stop the explora
 
 Promotions are Hyperband's (keras-tuner's `HyperbandOracle`): only the configurations that
 start a bracket's first round change. With `random_fraction=1` the search is exactly
-keras-tuner's Hyperband with the same seed.
+keras-tuner's Hyperband with the same seed. The configurations of the round being filled
+(and trials running on other workers) are lies to the GP (`ConstantLiar`) until they have
+a score at its budget, so one round's configurations do not all go to the same spot.
 """
 
 from __future__ import annotations
@@ -253,6 +255,9 @@ class BOHBOracle(HyperbandOracle):
 
     def _propose(self, trial_id: str, values: dict[str, Any]) -> None:
         # BOHB's order: the coin first, then whether a model exists (hpbandster's bohb.py).
+        # Without d + 1 scores at any budget the draw stays random, as in hpbandster: a GP
+        # on fewer points than dimensions + 1 cannot fit a length scale per dimension, and
+        # pooling budgets would mix scores that mean different things.
         coin = self._coin.random_sample()
         budget = model_budget(self.budget_counts(), self.min_points)
         record: dict[str, Any] = {"source": "random", "budget": None, "points": 0, "lies": 0}
