@@ -258,7 +258,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "tensorflow.python.framework.ops._gradient_registry._registry",
         "tensorflow",
-        "tuning/objective.py (free_trial_memory)",
+        "training/session.py (free_trial_memory)",
         "each traced train step registers a CustomGradient-N entry that pins its whole "
         "graph; without dropping them every trial keeps ~15-20 MB (tensorflow#97697)",
         "none: TF has no API to unregister a gradient (tf.RegisterGradient only adds)",
@@ -267,7 +267,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "tensorflow.python.framework.config.disable_op_determinism",
         "tensorflow",
-        "training.py (train, find_learning_rate)",
+        "training/fit.py (train), training/build.py (compile_model)",
         "determinism is process-global: a --jit-compile run after a deterministic one "
         "in the same process (tests, compare) must switch it off, or Keras drops XLA",
         "none: tf.config.experimental.enable_op_determinism has no public inverse",
@@ -276,7 +276,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras.src.backend.tensorflow.trainer.reduce_per_replica",
         "keras",
-        "distribution.py (prepare_multi_worker_fit)",
+        "training/distribution.py (prepare_multi_worker_fit)",
         "Keras 3.15 averages a multi-worker step's scalar logs over axis 0, which they do "
         "not have (keras-team/keras#20585); wrapped to average with axis=None",
         "none until keras-team/keras#20585 is fixed; then delete the wrapper",
@@ -285,7 +285,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras.Model._symbolic_build / _maybe_symbolic_build",
         "keras",
-        "distribution.py (prepare_multi_worker_fit)",
+        "training/distribution.py (prepare_multi_worker_fit)",
         "fit() builds the model from a strategy-reduced batch, which fails for a "
         "per-replica one under MultiWorkerMirroredStrategy (keras-team/keras#20585)",
         "model.build(shape) builds the layers but not the compiled metrics and optimizer "
@@ -342,7 +342,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras SeedGenerator variable path 'seed_generator_state'",
         "keras",
-        "run_recorder.py (seed_states)",
+        "training/run_dir.py (seed_states)",
         "save_weights leaves the dropout generators' states out; a resumed run restores "
         "them to draw the masks an uninterrupted run draws",
         "none: SeedGenerator.state is public per generator, but not reachable from a "
@@ -352,7 +352,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras.callbacks.BackupAndRestore's backup/training_metadata.json",
         "keras",
-        "run_recorder.py (backup_epoch)",
+        "training/run_dir.py (backup_epoch)",
         "the resume point is the epoch Keras's checkpoint holds, which only this file says",
         "none: BackupAndRestore does not expose the saved epoch",
         _backup_metadata_path,
@@ -360,7 +360,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras_tuner.src.protos (get_service, get_service_grpc)",
         "keras-tuner",
-        "tuning/distributed.py, tuning/faults.py",
+        "tuning/engine/cluster.py, tuning/engine/faults.py",
         "the chief serves keras-tuner's own gRPC service with its own loop (faster "
         "polling, a trial time-out, late-result handling)",
         _NO_PUBLIC_KT + " (keras_tuner.Tuner's chief mode only, with its 20 s sleep)",
@@ -373,7 +373,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
         "keras_tuner.src.distribute.oracle_chief (OracleServicer, exit_chief, "
         "OracleServicer.stop_triggered)",
         "keras-tuner",
-        "tuning/distributed.py, tuning/faults.py",
+        "tuning/engine/cluster.py, tuning/engine/faults.py",
         "the servicer is reused and wrapped so trials are handed out through WorkerWatch",
         _NO_PUBLIC_KT,
         lambda: (
@@ -384,7 +384,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras_tuner.Oracle._retry_queue",
         "keras-tuner",
-        "tuning/faults.py, tuning/search.py",
+        "tuning/engine/faults.py, tuning/engine/driver.py",
         "a dead worker's trial is handed to the next worker through keras-tuner's own "
         "retry queue; a reload must not rerun finished trials left in it",
         _NO_PUBLIC_KT,
@@ -393,7 +393,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras_tuner.Oracle._save_trial / _set_project_dir",
         "keras-tuner",
-        "tuning/faults.py (+ its doctest), benchmarks/search.py",
+        "tuning/engine/faults.py (+ its doctest), benchmarks/search.py",
         "end_trial skips saving the trial when it raises on consecutive failures; a "
         "stand-alone oracle needs a folder",
         _NO_PUBLIC_KT + " (a Tuner sets the folder)",
@@ -402,7 +402,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras_tuner.oracles.GridSearchOracle._compare / _ordered_ids / _populate_next",
         "keras-tuner",
-        "tuning/oracles.py (_GridSearchOracle.set_state)",
+        "tuning/bo/searches.py (_GridSearchOracle.set_state)",
         "keras-tuner keeps the grid walk in memory only; a resumed grid search rebuilds it",
         _NO_PUBLIC_KT,
         lambda: tuple(
@@ -412,7 +412,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras_tuner.src.utils.save_json",
         "keras-tuner",
-        "_compat.install_atomic_keras_tuner_saves (tuning/tuner.py)",
+        "_compat.install_atomic_keras_tuner_saves (tuning/engine/tuner.py)",
         "keras-tuner writes its state files in place; wrapped to write them atomically",
         _NO_PUBLIC_KT,
         _module_attr("keras_tuner.src.utils", "save_json"),
@@ -420,7 +420,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras_tuner.src.engine.tuner_utils.convert_hyperparams_to_hparams",
         "keras-tuner",
-        "_compat.hparams_domains (tuning/hparams.py)",
+        "_compat.hparams_domains (tuning/engine/hparams.py)",
         "the HParams dashboard's domains, converted as keras-tuner's own Tuner does",
         "none in keras-tuner 1.4.8 (it is called only inside Tuner.on_trial_begin)",
         _module_attr("keras_tuner.src.engine.tuner_utils", "convert_hyperparams_to_hparams"),
@@ -428,7 +428,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "bayes_opt.acquisition.ConstantLiar.dummies",
         "bayesian-optimization",
-        "tuning/oracle.py (BayesOptOracle._suggest)",
+        "tuning/bo/oracle.py (BayesOptOracle._suggest), tuning/bo/bohb.py (BOHBOracle._suggest)",
         "the lies must be the trials running now; ConstantLiar only adds and expires them",
         "none in bayes_opt 3.4 (no API to set or clear the pending points)",
         _liar_dummies,
@@ -436,7 +436,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "bayes_opt.acquisition.AcquisitionFunction.y_max (set by hand) and base_acq",
         "bayesian-optimization",
-        "tuning/plots.py (_Posterior.evaluate)",
+        "tuning/bo/plots.py (_Posterior.evaluate)",
         "the posterior plot evaluates EI on a grid outside suggest(); bayes_opt's own "
         "message says to set y_max by hand there",
         "none in bayes_opt 3.4",

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from keras_recipes.cli.arguments import (
+from keras_recipes.cli.train.arguments import (
     DEMO_EPOCHS,
     Resumed,
     add_train_arguments,
@@ -46,6 +46,7 @@ examples:
   train-with-bo --epochs 5                       tune the demo AlexNet, 30 trials of 5 epochs
   train-with-bo --objective toy                  the 1-D toy demo (16 points, seconds)
   train-with-bo --search random --epochs 5       the random-search baseline, same budget
+  train-with-bo --search bohb --epochs 9         Hyperband brackets + bo's GP (multi-fidelity)
   train-with-bo --epochs 8 --prune median        stop trials below the median early
   train-with-bo --resume runs/bo-20250101-120000 continue a killed run
   train-with-bo --resume runs/bo-... --n-iter 40 extend it to 43 trials
@@ -91,10 +92,11 @@ def build_parser(prog: str = "train-with-bo") -> argparse.ArgumentParser:
 def _add_search_arguments(search) -> None:
     search.add_argument(
         "--search",
-        choices=("bo", "random", "grid", "hyperband"),
+        choices=("bo", "random", "grid", "hyperband", "bohb"),
         default=None,
         help="bo (bayes_opt), or keras-tuner's random / grid / hyperband over the same "
-        "space and budget (default: bo)",
+        "space and budget, or bohb: hyperband's brackets with new points from bo's GP "
+        "(default: bo)",
     )
     search.add_argument(
         "--objective",

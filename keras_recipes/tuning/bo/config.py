@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from keras_recipes.errors import ConfigError, check_int
 from keras_recipes.recipes import Recipe
 from keras_recipes.seeds import check_seed
-from keras_recipes.training.setup import TrainSetup
+from keras_recipes.training.fit.setup import TrainSetup
 from keras_recipes.tuning.bo.space import TRAIN_BOUNDS, SearchSpace
 from keras_recipes.tuning.bo.toy import TOY_BOUNDS
 from keras_recipes.tuning.engine.pruning import (
@@ -20,7 +20,7 @@ from keras_recipes.tuning.engine.pruning import (
 from keras_recipes.tuning.engine.run_folder import SavedSettings
 
 CONFIG_NAME = "tuning.json"
-SEARCHES = ("bo", "random", "grid", "hyperband")
+SEARCHES = ("bo", "random", "grid", "hyperband", "bohb")
 ACQUISITIONS = ("ei", "ucb", "poi")
 OBJECTIVES = ("train", "toy")
 #: The objective's column name and its default bounds.
@@ -45,7 +45,7 @@ class TuningConfig(SavedSettings):
 
     Args:
         space: SearchSpace. The tuned parameters.
-        search: str. "bo", "random", "grid" or "hyperband".
+        search: str. "bo", "random", "grid", "hyperband" or "bohb".
         objective: str. "train" (train() per trial) or "toy" (the 1-D demo function).
         acquisition: str. "ei", "ucb" or "poi" (bo only).
         xi: float. EI/POI exploration margin.
@@ -134,9 +134,9 @@ class TuningConfig(SavedSettings):
                 f"--prune {self.prune} stops training epochs early; it needs --objective train "
                 f"(got {self.objective!r})."
             )
-        if self.search == "hyperband":
+        if self.search in ("hyperband", "bohb"):
             raise ConfigError(
-                f"--prune {self.prune} does not combine with --search hyperband, which stops "
+                f"--prune {self.prune} does not combine with --search {self.search}, which stops "
                 "trials early by its own schedule; use --prune none, or --search bo, random "
                 "or grid."
             )

@@ -30,6 +30,9 @@ from keras_recipes.errors import ConfigError
 from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.config import ACQUISITIONS
 
+#: Distance between the keras-tuner seeds of consecutive `seed`s (more than any budget).
+SEED_SPACING = 100_003
+
 
 def make_acquisition(name: str, *, xi: float = 0.01, kappa: float = 2.576):
     """bayes_opt's base acquisition function for `name` ("ei", "ucb" or "poi").

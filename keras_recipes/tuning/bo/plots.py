@@ -72,8 +72,13 @@ def plot_convergence(
 
 
 class _Posterior:
-    # bayes_opt optimizer + acquisition fitted on the first `k` scored rows of a run.
-    def __init__(self, frame, space, objective_name, acquisition, xi, kappa, seed):
+    # bayes_opt optimizer + acquisition fitted on the first `k` scored rows of a run (with
+    # `budget`: its rows at that budget only, as bohb fits its GP).
+    def __init__(self, frame, space, objective_name, acquisition, xi, kappa, seed, budget=None):
+        self.caption = ""
+        if budget is not None:
+            frame = frame[frame["budget"] == budget]
+            self.caption = f" at budget {budget} epochs"
         self.space = space
         self.acq = make_acquisition(acquisition, xi=xi, kappa=kappa)
         self.acquisition = acquisition
@@ -164,7 +169,7 @@ def _draw_2d(fig, post, space, k, next_point, acq_label, resolution, fit):
         ax.set_xlabel(_LABELS.get(nx, nx))
         ax.set_ylabel(_LABELS.get(ny, ny))
     axes[0].legend(loc="lower left", fontsize=8, framealpha=0.8)
-    fig.suptitle(f"GP posterior after {k} trials")
+    fig.suptitle(f"GP posterior after {k} trials{post.caption}")
 
 
 def _draw_1d(fig, post, space, k, next_point, acq_label, resolution, truth, fit):
@@ -191,7 +196,7 @@ def _draw_1d(fig, post, space, k, next_point, acq_label, resolution, truth, fit)
         for ax in (top, bottom):
             ax.axvline(next_point[0], color="tab:green", linestyle=":", label="next point")
     top.set_ylabel("f(x)")
-    top.set_title(f"GP posterior after {k} points")
+    top.set_title(f"GP posterior after {k} points{post.caption}")
     top.legend(loc="upper right", fontsize=8)
     bottom.set_ylabel("acquisition")
     bottom.set_xlabel(name)
@@ -210,27 +215,35 @@ def plot_posterior(
     seed: int = 0,
     truth: Callable[[np.ndarray], np.ndarray] | None = None,
     resolution: int | None = None,
+    next_point: bool = True,
+    budget: int | None = None,
 ) -> Path | None:
     """GP fitted to all scored trials: 2-D -> mean, std and acquisition heatmaps with the
     observed points and the suggested next point; 1-D -> mean ± band, observations, the
     acquisition (and the true function when `truth` is given). None for other dimensions
     or when no trial has a score.
+
+    `next_point=False` (searches whose points do not come from a GP: random, grid,
+    hyperband) draws no suggested point; `budget` fits the GP on the rows at that budget
+    only (the `budget` column of a multi-fidelity run) and says so in the title.
     """
     if len(space.bounds) not in (1, 2):
         return None
-    post = _Posterior(frame, space, objective_name, acquisition, xi, kappa, seed)
+    post = _Posterior(frame, space, objective_name, acquisition, xi, kappa, seed, budget)
     if not len(post.points):
         return None
     post.register_until(len(post.points))
-    next_point = post.suggest()  # fits the GP; evaluate() then reuses that fit
+    # suggest() fits the GP, and evaluate() then reuses that fit; without it, evaluate fits.
+    suggested = post.suggest() if next_point else None
+    fit = suggested is None
     label = _acq_label(acquisition, xi, kappa)
     if len(space.bounds) == 2:
         fig = Figure(figsize=(16, 4.6))
-        _draw_2d(fig, post, space, len(post.points), next_point, label, resolution or 80, False)
+        _draw_2d(fig, post, space, len(post.points), suggested, label, resolution or 80, fit)
     else:
         fig = Figure(figsize=(8, 6))
         _draw_1d(
-            fig, post, space, len(post.points), next_point, label, resolution or 400, truth, False
+            fig, post, space, len(post.points), suggested, label, resolution or 400, truth, fit
         )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -251,12 +264,15 @@ def animate_posterior(
     truth: Callable[[np.ndarray], np.ndarray] | None = None,
     fps: float = 1.5,
     resolution: int | None = None,
+    next_point: bool = True,
+    budget: int | None = None,
 ) -> Path | None:
     """`plot_posterior` as a GIF, one frame per trial from `start` points on; each frame
-    marks the point the search actually tried next (PillowWriter)."""
+    marks the point the search actually tried next (PillowWriter), unless `next_point` is
+    False; `budget` as in `plot_posterior`."""
     if len(space.bounds) not in (1, 2):
         return None
-    post = _Posterior(frame, space, objective_name, acquisition, xi, kappa, seed)
+    post = _Posterior(frame, space, objective_name, acquisition, xi, kappa, seed, budget)
     n = len(post.points)
     if not n:
         return None
@@ -268,11 +284,11 @@ def animate_posterior(
         for k in range(max(1, min(start, n)), n + 1):
             post.register_until(k)
             fig.clear()
-            next_point = post.points[k] if k < n else None
+            tried = post.points[k] if k < n and next_point else None
             if two_d:
-                _draw_2d(fig, post, space, k, next_point, label, resolution or 50, True)
+                _draw_2d(fig, post, space, k, tried, label, resolution or 50, True)
             else:
-                _draw_1d(fig, post, space, k, next_point, label, resolution or 300, truth, True)
+                _draw_1d(fig, post, space, k, tried, label, resolution or 300, truth, True)
             fig.tight_layout()
             writer.grab_frame()
     return Path(path)

@@ -13,6 +13,8 @@ Run directory:
     tensorboard/       every trial in TensorBoard's HParams dashboard, and each trial's
                        curves as its sub-run trial-<n>/ (`tuning.hparams`)
     keras_tuner/       keras-tuner's project: oracle.json, trial_*/trial.json (resume)
+    fidelity.json      hyperband, bohb: after each bracket, the Kendall tau of each lower
+                       budget's scores with the top budget's (`engine.fidelity_check`)
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ from keras_recipes.tuning.engine.driver import SearchResult, drive_search, load_
 from keras_recipes.tuning.engine.faults import check_trial_timeout
 from keras_recipes.tuning.engine.recorder import TrialRecorder, best_trial
 from keras_recipes.tuning.engine.run_folder import claim_run_dir
+
+#: Searches whose trials run on several budgets (trials.csv: `budget`, `bracket`).
+MULTI_FIDELITY = ("hyperband", "bohb")
+#: Searches whose points come from a GP (the posterior plot marks its next point).
+GP_SEARCHES = ("bo", "bohb")
 
 
 def run_search(
@@ -131,6 +138,7 @@ def run_search(
         run_dir if role != "worker" else None,
         stream,
         epochs=config.objective == "train",
+        brackets=config.search in MULTI_FIDELITY,
     )
     result = drive_search(
         oracle,
@@ -234,6 +242,7 @@ def _read_trials(run_dir: Path) -> pd.DataFrame:
 
 def _write_plots(config, run_dir, frame, animate, compare_with) -> list[Path]:
     from keras_recipes.tuning.bo import plots
+    from keras_recipes.tuning.bo.bohb import plot_budget
 
     written: list[Path] = []
     if not len(frame):
@@ -246,6 +255,10 @@ def _write_plots(config, run_dir, frame, animate, compare_with) -> list[Path]:
         "kappa": config.kappa,
         "seed": config.seed,
         "truth": toy_function if config.objective == "toy" else None,
+        # Only a GP search has a "next point"; a multi-fidelity run's GP is fitted on one
+        # budget (bohb's rule), named in the title.
+        "next_point": config.search in GP_SEARCHES,
+        "budget": plot_budget(frame, len(config.space.names)) if "budget" in frame else None,
     }
     stem = "toy" if config.objective == "toy" else "gp_posterior"
     path = plots.plot_posterior(

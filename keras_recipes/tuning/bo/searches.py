@@ -1,4 +1,5 @@
-"""The four searches over one space: bayes_opt (`bo`) and keras-tuner's random, grid, hyperband.
+"""The searches over one space: bayes_opt (`bo`), keras-tuner's random, grid, hyperband, and
+`bohb` (Hyperband's brackets, new configurations from bayes_opt's GP: `bohb.py`).
 
 `build_oracle` returns the oracle and one line that says what it will do (for the grid:
 the grid shape and how it relates to the trial budget).
@@ -14,8 +15,9 @@ import numpy as np
 from keras_tuner.oracles import GridSearchOracle, HyperbandOracle, RandomSearchOracle
 
 from keras_recipes.errors import ConfigError
+from keras_recipes.tuning.bo.bohb import build_bohb
 from keras_recipes.tuning.bo.config import SEARCHES
-from keras_recipes.tuning.bo.oracle import BayesOptOracle
+from keras_recipes.tuning.bo.oracle import SEED_SPACING, BayesOptOracle
 from keras_recipes.tuning.bo.space import SearchSpace
 
 
@@ -75,10 +77,6 @@ class _GridSearchOracle(GridSearchOracle):
         self._populate_next = list(ids)
 
 
-#: Distance between the keras-tuner seeds of consecutive `seed`s (more than any budget).
-SEED_SPACING = 100_003
-
-
 def build_oracle(
     search: str,
     space: SearchSpace,
@@ -95,7 +93,7 @@ def build_oracle(
     """The oracle for `search` and a one-line description of the plan.
 
     Args:
-        search: str. "bo", "random", "grid" or "hyperband".
+        search: str. "bo", "random", "grid", "hyperband" or "bohb".
         space: SearchSpace. The parameters and their bounds.
         objective: keras_tuner.Objective. The metric to maximise.
         init_points: int. Random points before bo's GP takes over.
@@ -104,7 +102,8 @@ def build_oracle(
         acquisition: str. bo's acquisition function ("ei", "ucb", "poi").
         xi: float. EI/POI exploration margin.
         kappa: float. UCB exploration weight.
-        max_epochs: int. Hyperband's largest per-trial epoch count (the per-trial epochs).
+        max_epochs: int. Hyperband's (and bohb's) largest per-trial epoch count (the
+            per-trial epochs).
 
     Returns:
         (oracle, description).
@@ -126,6 +125,12 @@ def build_oracle(
             f"bo: bayes_opt GP + {name[acquisition]}, {init_points} random + {n_iter} guided "
             f"= {budget} trials"
         )
+    if search == "bohb":
+
+        return build_bohb(
+            space.pbounds, objective, max_epochs=max_epochs, seed=seed,
+            acquisition=acquisition, xi=xi, kappa=kappa,
+        )  # fmt: skip
     hps = keras_tuner.HyperParameters()
     # keras-tuner reads seed 0 as "no seed" (a random one), and draws trial i from seed + i:
     # space the seeds apart, so runs with seeds 0 and 1 do not share all but one point.

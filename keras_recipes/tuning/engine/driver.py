@@ -22,6 +22,7 @@ import pandas as pd
 from keras_recipes import _compat
 from keras_recipes.tuning.engine import cluster
 from keras_recipes.tuning.engine.failures import TrialsFailedError, last_line
+from keras_recipes.tuning.engine.fidelity_check import FidelityCheck
 from keras_recipes.tuning.engine.hparams import LOG_DIR_NAME, SearchHParams
 from keras_recipes.tuning.engine.outcome import STATUS_NAMES
 from keras_recipes.tuning.engine.recorder import TrialRecorder, trial_number
@@ -156,10 +157,14 @@ def _with_hparams(recorder: TrialRecorder, oracle, run_dir: Path, objective_name
     hparams = SearchHParams(
         run_dir / LOG_DIR_NAME, oracle.hyperparameters, objective_name, train_metrics=trains
     )
+    # Hyperband and bohb: after each bracket, do low budgets rank points as the top one does?
+    fidelity = FidelityCheck.for_oracle(oracle, recorder)
 
     def record(current) -> pd.DataFrame:
         frame = recorder.update(current)
         hparams.update(frame)
+        if fidelity is not None:
+            fidelity.update(frame)
         return frame
 
     return record

@@ -46,9 +46,10 @@ class TrialRecorder:
     """Turns an oracle's finished trials into rows, prints new ones and writes the files.
 
     Columns: `trial`, the space's parameters, the values used (`10**x` for `log10_` names),
-    the objective, `best_epoch`, `epochs_run`, `seconds`, `status` ("completed",
-    "early_stopped", "diverged", "invalid" (rejected before training: no score) or
-    "failed").
+    (with `brackets`) `budget` (the trial's epochs, Hyperband's `tuner/epochs`) and
+    `bracket` (keras-tuner's bracket number), the objective, `best_epoch`, `epochs_run`,
+    `seconds`, `status` ("completed", "early_stopped", "diverged", "invalid" (rejected
+    before training: no score) or "failed").
 
     Example:
 
@@ -64,6 +65,7 @@ class TrialRecorder:
         run_dir: path or None. Where `trials.csv` and `best.json` go.
         stream: text stream for the live table (e.g. sys.stdout); None prints nothing.
         epochs: bool. Include `best_epoch` and `epochs_run` (objectives that train).
+        brackets: bool. Include `budget` and `bracket` (hyperband, bohb).
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class TrialRecorder:
         run_dir: str | Path | None = None,
         stream: TextIO | None = None,
         epochs: bool = True,
+        brackets: bool = False,
     ):
         self.space = space
         self.objective_name = objective_name
@@ -82,6 +85,7 @@ class TrialRecorder:
             "trial",
             *space.names,
             *[v for v, n in zip(space.value_names, space.names, strict=True) if v != n],
+            *(["budget", "bracket"] if brackets else []),
             objective_name,
             *(["best_epoch", "epochs_run"] if epochs else []),
             "seconds",
@@ -102,6 +106,8 @@ class TrialRecorder:
         row.update(
             {k: v for k, v in self.space.values(params).items() if k not in self.space.names}
         )
+        if "budget" in self.columns:
+            row["budget"], row["bracket"] = values.get("tuner/epochs"), values.get("tuner/bracket")
         completed = trial.status == TrialStatus.COMPLETED
         row[self.objective_name] = float(trial.score) if completed else math.nan
         row["best_epoch"] = _int_metric(trial, "best_epoch")
@@ -126,7 +132,7 @@ class TrialRecorder:
         frame = pd.DataFrame(rows, columns=self.columns)
         if len(frame):
             frame = frame.sort_values("trial", kind="stable").reset_index(drop=True)
-        for column in ("trial", "best_epoch", "epochs_run"):
+        for column in ("trial", "best_epoch", "epochs_run", "budget", "bracket"):
             if column in frame:
                 frame[column] = frame[column].astype("Int64")
         return frame
@@ -219,7 +225,7 @@ def _cell(text: str, column: str) -> str:
 def _format(column: str, value: Any) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if column in ("trial", "best_epoch", "epochs_run"):
+    if column in ("trial", "best_epoch", "epochs_run", "budget", "bracket"):
         return str(int(value))
     if column == "seconds":
         return f"{value:.1f}"
