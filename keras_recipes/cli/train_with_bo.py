@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from keras_recipes.cli.train.arguments import (
+from keras_recipes.cli.arguments import (
     DEMO_EPOCHS,
     Resumed,
     add_train_arguments,

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from keras_recipes.errors import ConfigError, check_int
 from keras_recipes.recipes import Recipe
 from keras_recipes.seeds import check_seed
-from keras_recipes.training.fit.setup import TrainSetup
+from keras_recipes.training.setup import TrainSetup
 from keras_recipes.tuning.bo.space import TRAIN_BOUNDS, SearchSpace
 from keras_recipes.tuning.bo.toy import TOY_BOUNDS
 from keras_recipes.tuning.engine.pruning import (
