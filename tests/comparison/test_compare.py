@@ -56,6 +56,19 @@ def compared(tiny_folder, tmp_path_factory):
     return out, stdout
 
 
+@pytest.mark.slow
+def test_tensorboard_gathers_every_recipe_and_seed_under_one_folder(compared):
+    from keras_recipes.callbacks.tensorboard import read_scalars
+
+    out, _ = compared
+    scalars = read_scalars(out / "tensorboard")
+    val = scalars[scalars.tag == "epoch_accuracy"].groupby("run").step.agg(list)
+    runs = [f"{r}/seed{s}/{part}" for r in sorted(RECIPES) for s in (0, 1)
+            for part in ("train", "validation")]  # fmt: skip
+    assert val.index.tolist() == runs
+    assert all(steps == [0] for steps in val)  # one epoch each
+
+
 @pytest.fixture
 def count_training(monkeypatch):
     """The list of (recipe name, seed) of every `train()` call made during the test."""

@@ -133,6 +133,15 @@ def user_model(app):
     return APPLICATIONS[app]()
 
 
+def takes_a_train_step(app, recipe_name):
+    """One model per recipe (in turn) also takes a train step: every recipe and every model
+    train once, at a fifth of the cost of a step for every pair."""
+    recipes, apps = list_recipes(), list(APPLICATIONS)
+    start = recipes.index(recipe_name) % len(apps)
+    allowed = [a for a in apps[start:] + apps[:start] if (a, recipe_name) not in REFUSED]
+    return recipe_name == "default" or allowed[:1] == [app]
+
+
 def check(app, recipe_name):
     model = user_model(app)
     if (app, recipe_name) in REFUSED:
@@ -141,14 +150,15 @@ def check(app, recipe_name):
         return
     new = apply_recipe(model, recipe_name)
     assert_recipe_on_every_layer(new, get_recipe(recipe_name))
-    one_train_step(new)
+    if takes_a_train_step(app, recipe_name):
+        one_train_step(new)
 
 
 def test_mobilenet_default_recipe_on_every_layer_and_a_train_step():
     check("MobileNetV2", "default")
 
 
-@pytest.mark.slow  # 5 models x 9 recipes: 75-95 s on 2 cores at load 3-4
+@pytest.mark.slow  # 5 models x 9 recipes
 @pytest.mark.parametrize("recipe_name", list_recipes())
 @pytest.mark.parametrize("app", list(APPLICATIONS))
 def test_every_builtin_recipe_on_applications(app, recipe_name):

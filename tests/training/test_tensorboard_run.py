@@ -105,26 +105,3 @@ def test_resume_after_a_kill_holds_each_epoch_once(data_dir, tmp_path):
     history = pd.read_csv(out / "history.csv")
     logged = scalars[(scalars.run == "train") & (scalars.tag == "epoch_loss")].value
     assert logged.round(5).tolist() == history["loss"].round(5).tolist()
-
-
-@pytest.mark.slow
-def test_compare_gathers_every_recipe_and_seed_under_one_folder(tmp_path):
-    import numpy as np
-
-    from keras_recipes.comparison.compare import compare_recipes
-    from keras_recipes.recipes import get_recipe
-
-    x = np.random.default_rng(0).integers(0, 255, (48, 40, 40, 3), dtype=np.uint8)
-    tiny = [
-        get_recipe(name).with_overrides(["training.epochs=2", "training.batch_size=8"])
-        for name in ("relu", "elu")
-    ]
-    compare_recipes(
-        tiny, (x, np.arange(48) % 2), seeds=2, out=tmp_path, image_size=32, width=0.0625
-    )
-    scalars = read_scalars(tmp_path / "tensorboard")
-    val = scalars[scalars.tag == "epoch_accuracy"].groupby("run").step.agg(list)
-    runs = [f"{r}/seed{s}/{part}" for r in ("elu", "relu") for s in (0, 1)
-            for part in ("train", "validation")]  # fmt: skip
-    assert val.index.tolist() == runs
-    assert all(steps == [0, 1] for steps in val)
