@@ -32,6 +32,10 @@ from keras_recipes.startup import import_tensorflow_quietly
 
 DEFAULT_SEEDS = 3
 
+_DESCRIPTION = (
+    "Train several recipes for several seeds on the same data and print "
+    "which wins\n(mean and spread of the best validation accuracy over the seeds)."
+)
 _EPILOG = """\
 examples:
   keras-recipes compare --recipes alexnet2012 default selu elu --seeds 3
@@ -45,12 +49,7 @@ continues from its last completed epoch.
 
 def build_parser(prog: str = "keras-recipes compare") -> argparse.ArgumentParser:
     """The parser of `keras-recipes compare`."""
-    parser = command_parser(
-        prog,
-        "Train several recipes for several seeds on the same data and print "
-        "which wins\n(mean and spread of the best validation accuracy over the seeds).",
-        _EPILOG,
-    )
+    parser = command_parser(prog, _DESCRIPTION, _EPILOG)
     group = parser.add_argument_group("comparison")
     group.add_argument(
         "--recipes",

@@ -41,6 +41,11 @@ DEFAULT_KAPPA = 2.576
 DEFAULT_BUDGET = {"train": (3, 27), "toy": (2, 14)}
 EXIT_TRIALS_FAILED = 1
 
+_DESCRIPTION = (
+    "Tune log10(learning rate) and log10(weight decay) of a recipe with\n"
+    "Bayesian optimisation (bayes_opt GP + acquisition) on keras-tuner's trial engine.\n"
+    "The objective is the best validation accuracy over each trial's epochs."
+)
 _EPILOG = """\
 examples:
   train-with-bo --epochs 5                       tune the demo AlexNet, 30 trials of 5 epochs
@@ -64,13 +69,7 @@ distributed (keras-tuner's chief/worker mode, all processes with the same flags)
 
 def build_parser(prog: str = "train-with-bo") -> argparse.ArgumentParser:
     """The parser of `train-with-bo`."""
-    parser = command_parser(
-        prog,
-        "Tune log10(learning rate) and log10(weight decay) of a recipe with\n"
-        "Bayesian optimisation (bayes_opt GP + acquisition) on keras-tuner's trial engine.\n"
-        "The objective is the best validation accuracy over each trial's epochs.",
-        _EPILOG,
-    )
+    parser = command_parser(prog, _DESCRIPTION, _EPILOG)
     _add_search_arguments(parser.add_argument_group("search"))
     _add_pruning_arguments(
         parser.add_argument_group("pruning (early stopping of unpromising trials)")

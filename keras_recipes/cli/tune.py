@@ -31,6 +31,11 @@ EXIT_NO_RESULT = 1
 #: `tuning.recipe.config.ORACLES`, repeated so that `--help` does not import keras-tuner.
 ORACLE_CHOICES = ("random", "bayesian", "hyperband")
 
+_DESCRIPTION = (
+    "Search the recipe space with keras-tuner (the trial engine of "
+    "train-with-bo).\nThe objective is the best validation accuracy over each trial's "
+    "epochs; the winner is written as best.toml."
+)
 _EPILOG = """\
 examples:
   keras-recipes tune --epochs 5                          30 Bayesian trials of 5 epochs
@@ -53,13 +58,7 @@ recorded as "invalid" with the reason, counts as a trial and scores 0 for the or
 
 def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
     """The parser of `keras-recipes tune`."""
-    parser = command_parser(
-        prog,
-        "Search the recipe space with keras-tuner (the trial engine of "
-        "train-with-bo).\nThe objective is the best validation accuracy over each trial's "
-        "epochs; the winner is written as best.toml.",
-        _EPILOG,
-    )
+    parser = command_parser(prog, _DESCRIPTION, _EPILOG)
     search = parser.add_argument_group("search")
     search.add_argument(
         "--oracle",

@@ -180,3 +180,13 @@ def test_unparseable_flag_values(flag, value, message, capsys):
     with pytest.raises(SystemExit, match="2"):
         main([flag, value])
     assert message in capsys.readouterr().err
+
+
+def test_the_pruning_flags_defaults_are_the_engines():
+    # Repeated in the CLI so that --help does not import keras-tuner and TensorFlow.
+    from keras_recipes.cli import train_with_bo
+    from keras_recipes.tuning.engine import pruning
+
+    assert train_with_bo.PRUNE_RULES == pruning.PRUNE_RULES
+    assert train_with_bo.DEFAULT_WARMUP_EPOCHS == pruning.DEFAULT_WARMUP_EPOCHS
+    assert train_with_bo.DEFAULT_STARTUP_TRIALS == pruning.DEFAULT_STARTUP_TRIALS
