@@ -1,0 +1,18 @@
+"""`keras-recipes tune`'s command line (its searches are tested in tests/tuning/recipe)."""
+
+from keras_recipes.cli import tune
+
+
+def test_the_oracle_choices_are_the_searchs():
+    # Repeated in the CLI so that --help does not import keras-tuner.
+    from keras_recipes.tuning.recipe.config import ORACLES
+
+    assert tune.ORACLE_CHOICES == ORACLES
+
+
+def test_help_lists_the_oracles(capsys):
+    try:
+        tune.main(["--help"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    assert "{random,bayesian,hyperband}" in capsys.readouterr().out
