@@ -1,5 +1,7 @@
 """`keras-recipes tune`'s command line (its searches are tested in tests/tuning/recipe)."""
 
+import pytest
+
 from keras_recipes.cli import tune
 
 
@@ -11,8 +13,7 @@ def test_the_oracle_choices_are_the_searchs():
 
 
 def test_help_lists_the_oracles(capsys):
-    try:
+    with pytest.raises(SystemExit) as stop:
         tune.main(["--help"])
-    except SystemExit as stop:
-        assert stop.code == 0
+    assert stop.value.code == 0
     assert "{random,bayesian,hyperband}" in capsys.readouterr().out
