@@ -53,7 +53,7 @@ class StopAfter(keras.callbacks.Callback):
 
 
 def test_a_tabular_mlp_trains_with_selu_and_writes_its_run_folder(tmp_path):
-    full = train(selu(2), tabular(), model=mlp, run_dir=tmp_path, verbose=0, tensorboard=False)
+    full = train(selu(1), tabular(), model=mlp, run_dir=tmp_path, verbose=0, tensorboard=False)
     assert full.summary["data"]["layout"] == "arrays (not images)"
     assert full.summary["data"]["num_train"] == 84 and "test_accuracy" in full.summary
     assert full.model.get_layer("fc1_selu") is not None  # the recipe was applied
