@@ -201,9 +201,11 @@ def describe_json(doc: dict[str, Any]) -> str:
 
 
 def data_name(data: Any) -> str:
-    """How a data argument is saved: its spec, or "arrays" / a bundle's source."""
+    """How a data argument is saved: its spec, "arrays", "tf.data" or a bundle's source."""
     if isinstance(data, str | Path):
         return str(data)
+    if isinstance(data, tuple) and data and hasattr(data[0], "element_spec"):
+        return "tf.data"  # a (train_ds, val_ds) pair, without importing TensorFlow here
     describe = getattr(data, "describe", None)  # a DataBundle
     if describe is not None:
         return str(describe()["source"])
