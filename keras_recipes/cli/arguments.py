@@ -32,7 +32,7 @@ EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
 #: The set-up flags (`add_train_arguments`) besides --recipe and --set.
-TRAIN_FLAGS = ("data", "image_size", "width", "epochs", "batch_size")
+TRAIN_FLAGS = ("data", "image_size", "width", "epochs", "batch_size", "model")
 
 
 # -- argument types: each names the flag, the value and what is valid -----------------------
@@ -98,7 +98,12 @@ TRAIN_HELP = {
     "or tfds:NAME (default: demo, with the CPU-sized AlexNet)",
     "image_size": f"crop size fed to the model (default: {FULL_IMAGE_SIZE}; demo "
     f"{DEMO_IMAGE_SIZE})",
-    "width": f"AlexNet width multiplier (default: 1.0; demo {DEMO_WIDTH})",
+    "width": f"AlexNet width multiplier; meaningless with --model (default: 1.0; demo "
+    f"{DEMO_WIDTH})",
+    "model": "your own model instead of AlexNet, the recipe applied to it: MODULE:FUNCTION "
+    "or path/to/file.py:FUNCTION, where FUNCTION(input_shape, num_classes) returns a "
+    "Sequential or Functional keras.Model; --image-size still sets the crop it is fed "
+    "(default: AlexNet)",
     "epochs": f"epochs (default: the recipe's; demo {DEMO_EPOCHS})",
     "batch_size": f"batch size (default: the recipe's; demo {DEMO_BATCH_SIZE})",
     "seed": "random seed (default: 0)",
@@ -119,6 +124,7 @@ def add_train_arguments(
     text = {**TRAIN_HELP, **(help_text or {})}
     recipe = parser.add_argument_group("recipe")
     recipe.add_argument("--recipe", default="default", help=text["recipe"])
+    recipe.add_argument("--model", default=None, metavar="MODULE:FUNCTION", help=text["model"])
     recipe.add_argument(
         "--set",
         dest="overrides",
@@ -210,6 +216,11 @@ def setup_from_args(args: argparse.Namespace, **changes: Any):
     if changes:
         args = argparse.Namespace(**{**vars(args), **changes})
     demo = is_demo(args)
+    model = getattr(args, "model", None)
+    if model is not None:
+        from keras_recipes.training.user_model import resolve_model
+
+        resolve_model(model)  # a bad spec fails now: before any data are loaded
     return TrainSetup(
         resolve_recipe(args),
         "demo" if demo else args.data,
@@ -217,6 +228,7 @@ def setup_from_args(args: argparse.Namespace, **changes: Any):
         width=args.width or (DEMO_WIDTH if demo else 1.0),
         seed=args.seed if args.seed is not None else 0,
         cache=getattr(args, "cache", None),
+        model=model,
         **{name: getattr(args, name, default) for name, default in DEVICE_DEFAULTS.items()},
     )
 
@@ -238,9 +250,13 @@ def demo_banner(setup, what: str = "epochs") -> None:
     """
     if setup.data != "demo":
         return
+    model = (
+        f"your model {setup.model} ({setup.image_size} px"
+        if setup.model
+        else f"the CPU-sized AlexNet ({setup.image_size} px, width {setup.width:g}"
+    )
     print(
-        f"Using the built-in synthetic demo data and the CPU-sized AlexNet "
-        f"({setup.image_size} px, width {setup.width:g}, {setup.epochs} {what}). Full-size "
+        f"Using the built-in synthetic demo data and {model}, {setup.epochs} {what}). Full-size "
         "pipeline: python train.py --data /path/to/dogs-vs-cats/train --image-size 227 "
         "--width 1",
         flush=True,

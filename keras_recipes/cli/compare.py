@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             width=setup.width,
             tta=args.tta,
             stream=sys.stdout,
-            train_options={**setup.device, "cache": setup.cache},
+            train_options={**setup.device, "cache": setup.cache, "model": setup.model},
         )
     except TrainingInterrupted as stop:
         print(

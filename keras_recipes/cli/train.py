@@ -37,6 +37,7 @@ RUN_SETTINGS = (
     "data",
     "image_size",
     "width",
+    "model",
     "epochs",
     "batch_size",
     "seed",
@@ -95,9 +96,7 @@ def run(args: argparse.Namespace, parser_defaults: dict[str, Any] | None = None)
         print(recipes_table())
         return 0
     resume = args.resume is not None
-    setup, tta, run_dir = (
-        _resumed(args, parser_defaults or {}) if resume else _new_run(args)
-    )
+    setup, tta, run_dir = _resumed(args, parser_defaults or {}) if resume else _new_run(args)
     demo_banner(setup)
     if args.find_lr:
         return _find_lr(setup, run_dir)

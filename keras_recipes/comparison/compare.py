@@ -131,10 +131,15 @@ def compare_recipes(
 
     resolved = resolve_recipes(recipes)
     seed_list = _seed_list(seeds)
-    check_image_size(image_size)
+    if (train_options or {}).get("model") is None:
+        check_image_size(image_size)  # AlexNet's
     out = Path(out)
     setup = TrainSetup(
-        resolved[0], data, image_size=image_size, width=width, seed=seed_list[0],
+        resolved[0],
+        data,
+        image_size=image_size,
+        width=width,
+        seed=seed_list[0],
         **(train_options or {}),
     )
     settings = _shared_settings(setup, tta)

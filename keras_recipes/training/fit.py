@@ -21,6 +21,7 @@ from keras_recipes.callbacks.resumable_early_stopping import ResumableEarlyStopp
 from keras_recipes.callbacks.tensorboard import log_dir_for, resumable_tensorboard
 from keras_recipes.callbacks.throughput import ThroughputMeter
 from keras_recipes.data import DataBundle, evaluate_tta, load_data
+from keras_recipes.data.arrays import non_image_bundle
 from keras_recipes.errors import ConfigError
 from keras_recipes.models import check_image_size
 from keras_recipes.recipes import Recipe, get_recipe
@@ -49,6 +50,7 @@ from keras_recipes.training.run_dir import (
     resume_point,
     write_run_dir,
 )
+from keras_recipes.training.user_model import ModelSpec, user_model_builder
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -74,6 +76,7 @@ def train(
     tta: bool | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     model_builder: ModelBuilder | None = None,
+    model: ModelSpec | None = None,
     verbose: int | str = "auto",
     save_model: bool = True,
     deterministic: bool = True,
@@ -88,12 +91,19 @@ def train(
     """Trains `recipe` on `data` and writes the run directory.
 
     Epochs and batch size come from `recipe.training` (override them with
-    `recipe.with_overrides(["training.epochs=5"])`).
+    `recipe.with_overrides(["training.epochs=5"])`). The loss is sparse categorical
+    cross-entropy with accuracy, whatever the model and data: the objective (what
+    `summary.json`, compare and the tuners rank by) is the best validation accuracy.
 
     Args:
         recipe: Recipe or str. A recipe, a registered name or a `.toml` path.
         data: DataBundle, str or (x, y). "demo", a folder, "tfds:NAME", arrays, or a bundle
-            already loaded (the tuner loads once and passes it to every trial).
+            already loaded (the tuner loads once and passes it to every trial). With a
+            `model` of your own, also data that are not images, without the image pipeline
+            (no crop, flip or normalisation): arrays whose x is not 4-D, (N, features) or
+            (N, steps, features), split like images and batched by the recipe's batch size
+            (`keras_recipes.data.arrays.ArrayBundle`); or a batched `(train_ds, val_ds)`
+            tf.data pair, used as it is (`DatasetBundle`). A 4-D x, (N, H, W, C), is images.
         image_size: int. Crop size fed to the model (227 for the original).
         width: float. AlexNet width multiplier.
         seed: int. Seeds weights, split, shuffling, augmentation and the dropout masks; in
@@ -106,6 +116,10 @@ def train(
         callbacks: extra Keras callbacks, run after the toolkit's own.
         model_builder: callable (recipe, input_shape, num_classes) -> keras.Model; default
             AlexNet at `width`.
+        model: your model, with the recipe applied (`apply_recipe`, seeded by `seed`): a
+            Sequential or Functional `keras.Model`, a callable `(input_shape, num_classes)
+            -> keras.Model`, or a spec "MODULE:FUNCTION" / "path/to/file.py:FUNCTION" of
+            one (`--model`). Its input must match the data's shape. None: AlexNet.
         verbose: Keras `fit` verbosity.
         save_model: bool. Write `model.keras` into `run_dir`.
         deterministic: bool. Deterministic TF ops, so a seeded CPU run repeats exactly
@@ -151,15 +165,14 @@ def train(
     run_dir, tensorboard = _worker_folders(strategy, run_dir, tensorboard)
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
-    if model_builder is None:
-        check_image_size(image_size)  # before the data is loaded, not after
+    builder = _builder_for(model, model_builder, width, seed, image_size)  # before the data
     # `recipe` stays the user's (it is what recipe.toml records); `trained` is what runs.
     trained, replicas = scale_for_replicas(recipe, strategy.num_replicas_in_sync, batch_per_replica)
     initial_epoch, records, states = resume_point(run_dir, resume)
     keras.utils.set_random_seed(seed)
     deterministic = _set_determinism(deterministic and not jit_compile)
-    bundle = _bundle_for(data, trained.training, image_size, seed, cache)
-    builder = model_builder or alexnet_builder(width, seed)
+    own = model is not None or model_builder is not None
+    bundle = bundle_for(data, trained.training, image_size, seed, cache, own_model=own)
     model = _model_in_scope(strategy, trained, bundle, builder, mixed_precision, jit_compile)
     if run_dir is not None:
         run_dir = prepare_run_dir(run_dir)
@@ -243,8 +256,24 @@ def _set_determinism(deterministic: bool) -> bool:
     return deterministic
 
 
-def _bundle_for(data, cfg, image_size: int, seed: int, cache: bool | None) -> DataBundle:
-    """The data as a DataBundle with the recipe's batch and preprocessing, loaded if need be."""
+def _builder_for(model, model_builder, width: float, seed: int, image_size: int) -> ModelBuilder:
+    """Your model (the recipe applied), your builder, or AlexNet (its image size checked)."""
+    if model is not None and model_builder is not None:
+        raise ConfigError("Give train() `model` or `model_builder`, not both.")
+    if model is not None:
+        return user_model_builder(model, seed)
+    if model_builder is not None:
+        return model_builder
+    check_image_size(image_size)
+    return alexnet_builder(width, seed)
+
+
+def bundle_for(data, cfg, image_size: int, seed: int, cache: bool | None, own_model=False):
+    """The data with the recipe's batch and preprocessing, loaded if need be: a DataBundle
+    of images, or (with a model of your own) an ArrayBundle / DatasetBundle of other data."""
+    other = non_image_bundle(data, own_model=own_model, batch_size=cfg.batch_size, seed=seed)
+    if other is not None:
+        return other
     if isinstance(data, DataBundle):
         bundle = data.with_settings(
             batch_size=cfg.batch_size, preprocessing=cfg.preprocessing, seed=seed
@@ -349,6 +378,7 @@ def _test_accuracy(model, bundle, use_tta: bool) -> dict[str, float]:
     """Centre-crop test accuracy, and 10-crop's when asked; empty without a test split."""
     if bundle.test is None:
         return {}
+    use_tta = use_tta and isinstance(bundle, DataBundle)  # 10 crops of images only
     scores = {
         "test_accuracy": float(model.evaluate(bundle.test, verbose=0, return_dict=True)["accuracy"])
     }

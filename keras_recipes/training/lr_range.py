@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from keras_recipes.callbacks.lr_finder import LRFinder
-from keras_recipes.data import DataBundle, load_data
-from keras_recipes.models import check_image_size
+from keras_recipes.data import DataBundle
 from keras_recipes.recipes import Recipe, get_recipe
 from keras_recipes.seeds import check_seed
 from keras_recipes.training.distribution import resolve_strategy, scale_for_replicas
-from keras_recipes.training.fit import train
+from keras_recipes.training.fit import bundle_for, train
 
 
 def find_learning_rate(
@@ -28,6 +27,7 @@ def find_learning_rate(
     plot_path: str | Path | None = None,
     verbose: int | str = 0,
     cache: bool | None = None,
+    model: Any = None,
     **device: Any,
 ) -> LRFinder:
     """Runs the LR range test on the recipe's model, optimizer and data, through `train()`.
@@ -37,8 +37,8 @@ def find_learning_rate(
     Each epoch's last batch may be smaller than the others: the finder is told the global
     batch and the epoch's size, and recovers that batch's loss weighted by its size.
 
-    `device` takes train()'s `distribute`, `batch_per_replica`, `mixed_precision` and
-    `jit_compile`.
+    `model` is train()'s (your model, the recipe applied); `device` takes train()'s
+    `distribute`, `batch_per_replica`, `mixed_precision` and `jit_compile`.
 
     Example:
 
@@ -63,14 +63,12 @@ def find_learning_rate(
     if isinstance(data, DataBundle):
         bundle = data
     else:
-        check_image_size(image_size)
-        bundle = load_data(
-            data,
-            image_size=image_size,
-            batch_size=recipe.training.batch_size,
-            preprocessing=recipe.training.preprocessing,
-            seed=seed,
-            cache=cache,
+        if model is None:
+            from keras_recipes.models import check_image_size
+
+            check_image_size(image_size)  # before the data are loaded
+        bundle = bundle_for(
+            data, recipe.training, image_size, seed, cache, own_model=model is not None
         )
     steps_per_epoch = math.ceil(bundle.num_train / batch)
     sweep = recipe.replace(
@@ -92,6 +90,7 @@ def find_learning_rate(
         seed=seed,
         tta=False,
         callbacks=[finder],
+        model=model,
         verbose=verbose,
         distribute=strategy,
         **device,

@@ -55,6 +55,8 @@ class TrainingObjective:
         image_size: int. Crop size fed to the model (with a Recipe).
         width: float. AlexNet width multiplier (with a Recipe).
         seed: int. The same seed for every trial, so only the point differs (with a Recipe).
+        model: your model for every trial, as `train(model=...)` takes it (with a Recipe);
+            with it, `data` may be arrays or a tf.data pair that are not images.
         save_model: bool. Write `model.keras` into each trial directory.
         prune: str. "none", or "median": a `MedianPruner` stops a trial below the finished
             trials' median (needs the trial directories; the outcome's status is "pruned").
@@ -70,6 +72,7 @@ class TrainingObjective:
         image_size: int = 227,
         width: float = 1.0,
         seed: int = 0,
+        model: Any = None,
         save_model: bool = False,
         prune: str = "none",
         prune_warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
@@ -78,7 +81,9 @@ class TrainingObjective:
         if prune not in PRUNE_RULES:
             raise ConfigError(f"Unknown pruning rule {prune!r}; valid: {', '.join(PRUNE_RULES)}.")
         if not isinstance(recipe, TrainSetup):
-            recipe = TrainSetup(recipe, data, image_size=image_size, width=width, seed=seed)
+            recipe = TrainSetup(
+                recipe, data, image_size=image_size, width=width, seed=seed, model=model
+            )
         self.setup = recipe
         self.prune = prune
         self.prune_warmup_epochs = prune_warmup_epochs

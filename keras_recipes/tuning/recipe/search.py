@@ -249,8 +249,9 @@ def _best_lines(
         f"momentum={best['momentum']:.4g}"
     )
     path = run_dir / BEST_RECIPE
+    model = f" --model {config.setup.model}" if isinstance(config.setup.model, str) else ""
     return [
         f"best trial {best['trial']} of {len(frame)} ({counts}): {choices} {numbers} "
         f"{OBJECTIVE}={best[OBJECTIVE]:.4f} best_epoch={best['best_epoch']}",
-        f"best recipe: {path} (train it: python train.py --recipe {path})",
+        f"best recipe: {path} (train it: python train.py --recipe {path}{model})",
     ]
