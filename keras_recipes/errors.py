@@ -9,6 +9,11 @@ class ConfigError(KerasRecipesError):
     """A recipe, TOML file, override or flag is invalid."""
 
 
+class RecipeRefused(ConfigError):
+    """A model cannot take a recipe: a condition of the recipe (SELU's self-normalising
+    graph, MC dropout's single chain, the AlexNet init table) does not hold on it."""
+
+
 class DataError(KerasRecipesError):
     """A data source is missing, empty, unreadable or unusable."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import keras
 
-from keras_recipes.errors import ConfigError
+from keras_recipes.errors import ConfigError, RecipeRefused
 from keras_recipes.models.blocks import RecipeLayers
 from keras_recipes.models.mc_dropout import MCAverage, MCDropout, MCRepeat
 from keras_recipes.models.rrelu import RReLU
@@ -432,7 +432,7 @@ class _Plan:
             chain.append(nxt)
         stray = [d for d in dropouts if d not in chain]
         if len(graph.outputs) != 1 or chain[-1] != graph.outputs[0] or stray:
-            raise ConfigError(
+            raise RecipeRefused(
                 f"MC dropout averages regularization.mc_passes passes from the first dropout "
                 f"layer ({first!r}) to the output, which needs one chain of single-input "
                 f"layers from there to a single output; it ends at {chain[-1]!r}"
@@ -446,7 +446,7 @@ class _Plan:
 def _check_init_table(graph: _Graph, plan: _Plan, layers: RecipeLayers) -> None:
     weights = [name for name, role in plan.roles.items() if role in ("weights", "output")]
     if layers.uses_init_table and weights:
-        raise ConfigError(
+        raise RecipeRefused(
             f"Recipe {layers.recipe.name!r} uses init.kernel='alexnet2012', AlexNet's own "
             f"per-layer normal(0, std) table, which has no entry for layer {weights[0]!r} of "
             f"model {graph.model.name!r}. Use a Keras initializer instead, e.g. "
@@ -484,7 +484,7 @@ def _check_self_normalizing(graph: _Graph, plan: _Plan, layers: RecipeLayers) ->
     }
     broken = [f"{_names(names)} {why}" for why, names in conditions.items() if names]
     if broken:
-        raise ConfigError(
+        raise RecipeRefused(
             f"Recipe {layers.recipe.name!r} uses SELU, which self-normalises only in a plain "
             f"stack with LeCun init, no batch norm and AlphaDropout; model "
             f"{graph.model.name!r} breaks it: layers "

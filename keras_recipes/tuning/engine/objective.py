@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_recipes import atomic
-from keras_recipes.errors import ConfigError
+from keras_recipes.errors import ConfigError, RecipeRefused
 from keras_recipes.recipes import Recipe
 from keras_recipes.training.session import free_trial_memory
 from keras_recipes.training.setup import TrainSetup
@@ -63,6 +63,10 @@ class TrainingObjective:
         prune_warmup_epochs: int. Epochs of every trial that are never pruned.
         prune_startup_trials: int. Finished trials needed before pruning starts.
     """
+
+    #: Whether a model that refuses a point's recipe (`RecipeRefused`) makes the trial
+    #: "invalid" (a search over recipes) rather than failed (a search over one recipe).
+    refused_is_invalid = False
 
     def __init__(
         self,
@@ -136,16 +140,21 @@ class TrainingObjective:
         resume = trial_dir is not None and backup_epoch(trial_dir) is not None
         pruner = self._pruner(trial_dir, resume)
         with free_trial_memory():
-            result = train(
-                **settings,
-                run_dir=trial_dir,
-                tta=False,
-                verbose=0,
-                save_model=self.save_model,
-                resume=resume,
-                callbacks=[pruner] if pruner is not None else (),
-                tensorboard=trial_log_dir(trial_dir),
-            )
+            try:
+                result = train(
+                    **settings,
+                    run_dir=trial_dir,
+                    tta=False,
+                    verbose=0,
+                    save_model=self.save_model,
+                    resume=resume,
+                    callbacks=[pruner] if pruner is not None else (),
+                    tensorboard=trial_log_dir(trial_dir),
+                )
+            except RecipeRefused:
+                if not self.refused_is_invalid:
+                    raise
+                return TrialOutcome(score=math.nan, status="invalid")
             outcome = _outcome(result.summary, pruner, trial_dir)
             del result
         return outcome

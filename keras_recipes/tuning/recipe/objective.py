@@ -59,6 +59,8 @@ class RecipeObjective(TrainingObjective):
         )
         self.space = space or RecipeSpace()
 
+    refused_is_invalid = True  # another point may suit the model
+
     def recipe_for(self, params: Mapping[str, Any], epochs: int | None = None) -> Recipe:
         """The base recipe with the point's fields (and `epochs`), validated.
 

@@ -200,7 +200,10 @@ class _RecipeTrialRecorder(TrialRecorder):
         if row["status"] == "invalid" and row["trial"] not in self.messages:
             params = {n: param_value(trial.hyperparameters.values[n]) for n in self.space.names}
             reason = self.config.space.invalid_reason(self.config.recipe, params)
-            self.messages[row["trial"]] = reason or "rejected by the recipe validation"
+            self.messages[row["trial"]] = reason or (
+                "the model refuses this recipe (apply_recipe's conditions, e.g. SELU on a "
+                "residual model)"
+            )
         return row
 
     def frame(self, trials) -> pd.DataFrame:

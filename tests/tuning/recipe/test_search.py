@@ -337,3 +337,27 @@ def test_chief_and_two_workers_share_the_recipe_search(start_cli_module, tmp_pat
     assert set(frame["status"]) <= {"completed", "invalid", "early_stopped", "diverged"}
     if (frame["status"] != "invalid").any():
         assert get_recipe(str(run_dir / "best.toml")).training.epochs == 1
+
+
+def test_a_point_the_model_refuses_is_an_invalid_trial_not_an_error(tmp_path):
+    from keras_recipes.training.setup import TrainSetup
+    from keras_recipes.tuning.recipe.objective import RecipeObjective
+    from keras_recipes.tuning.recipe.space import RecipeSpace
+
+    def residual(input_shape, num_classes):
+        inputs = keras.Input(input_shape)
+        hidden = keras.layers.Dense(8, activation="relu")(inputs)
+        hidden = keras.layers.Add()([hidden, keras.layers.Dense(8, activation="relu")(hidden)])
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(hidden))
+
+    x = np.random.default_rng(0).normal(size=(40, 6)).astype("float32")
+    setup = TrainSetup("default", (x, np.arange(40) % 2), model=residual)
+    objective = RecipeObjective(setup, RecipeSpace())
+    # A recipe the validation accepts (SELU, LeCun init, no batch norm, alpha dropout),
+    # which a residual model cannot take: recorded "invalid", nothing trained.
+    point = {"activation": "selu", "init": "lecun_normal", "normalization": "none",
+             "optimizer": "adam", "schedule": "constant", "dropout_kind": "alpha",
+             "learning_rate": 1e-3, "weight_decay": 1e-5, "one_minus_momentum": 0.1}  # fmt: skip
+    assert objective.space.invalid_reason(objective.recipe, point) is None
+    assert objective(point, epochs=1, trial_dir=tmp_path / "trial").status == "invalid"
+    assert not (tmp_path / "trial").exists()
