@@ -255,10 +255,11 @@ def demo_banner(setup, what: str = "epochs") -> None:
         if setup.model
         else f"the CPU-sized AlexNet ({setup.image_size} px, width {setup.width:g}"
     )
+    # The full-size hint names AlexNet's width only when AlexNet is what is trained.
+    full = "--image-size 227" if setup.model else "--image-size 227 --width 1"
     print(
         f"Using the built-in synthetic demo data and {model}, {setup.epochs} {what}). Full-size "
-        "pipeline: python train.py --data /path/to/dogs-vs-cats/train --image-size 227 "
-        "--width 1",
+        f"pipeline: python train.py --data /path/to/dogs-vs-cats/train {full}",
         flush=True,
     )
 
