@@ -95,9 +95,7 @@ def run(args: argparse.Namespace, parser_defaults: dict[str, Any] | None = None)
         print(recipes_table())
         return 0
     resume = args.resume is not None
-    setup, tta, run_dir = (
-        _resumed(args, parser_defaults or {}) if resume else _new_run(args)
-    )
+    setup, tta, run_dir = _resumed(args, parser_defaults or {}) if resume else _new_run(args)
     demo_banner(setup)
     if args.find_lr:
         return _find_lr(setup, run_dir)

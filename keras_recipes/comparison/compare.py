@@ -134,7 +134,11 @@ def compare_recipes(
     check_image_size(image_size)
     out = Path(out)
     setup = TrainSetup(
-        resolved[0], data, image_size=image_size, width=width, seed=seed_list[0],
+        resolved[0],
+        data,
+        image_size=image_size,
+        width=width,
+        seed=seed_list[0],
         **(train_options or {}),
     )
     settings = _shared_settings(setup, tta)

@@ -11,7 +11,7 @@ tuned hyperparameter gets one bayes_opt parameter (`pbounds`):
 | `Int` or `Float` with a step | int index k in [0, n - 1] | keras-tuner's k-th value |
 | `Int`, log or reverse_log, no step | float, as for `Float` | rounded to an int |
 | `Choice`, ordered (numbers) | int index into the values | values[k] |
-| `Choice`, unordered (strings) | categorical (one-hot): the values | the value |
+| `Choice`, unordered (strings) | categorical (one-hot) | the value |
 | `Boolean` | categorical: `[False, True]` | the value |
 | `Fixed` (and a one-value `Choice`) | none | the value |
 
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras_tuner
+from bayes_opt.parameter import CategoricalParameter
 from keras_tuner.engine import hyperparameters as hp_module
 
 from keras_recipes.errors import ConfigError
@@ -68,12 +69,17 @@ class _Numeric:
         return round(value) if self.integer else value
 
     def to_param(self, value: Any) -> float:
-        value = float(value)
-        if self.sampling == "log":
-            return math.log10(value)
-        if self.sampling == "reverse_log":
-            return math.log10(self.high + self.low - value)
-        return value
+        if self.sampling == "linear":
+            return float(value)
+        target = float(value) if self.sampling == "log" else self.high + self.low - float(value)
+        x = math.log10(target)
+        # log10 and 10**x are each correctly rounded only to an ulp: of the coordinates
+        # next to log10(v), take one that gives v back, so a value this space proposed
+        # maps to a coordinate that proposes it again, exactly.
+        for candidate in _neighbours(x):
+            if self.to_value(candidate) == value:
+                return candidate
+        return x
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,10 @@ class _Categorical:
     values: tuple[Any, ...]
 
     @property
-    def bounds(self) -> list[Any]:
-        return list(self.values)
+    def bounds(self) -> CategoricalParameter:
+        # The parameter itself, not its list of values: bayes_opt reads a two-number list
+        # such as [False, True] as the bounds of a float.
+        return CategoricalParameter(self.name, list(self.values))
 
     def to_value(self, x: Any) -> Any:
         return x
@@ -125,8 +133,8 @@ class HPSpace:
     >>> _ = hp.Choice("act", ["relu", "tanh"])
     >>> _ = hp.Fixed("epochs", 5)
     >>> space = HPSpace(hp)
-    >>> space.pbounds
-    {'lr': (-4.0, -1.0), 'units': (0, 3, <class 'int'>), 'act': ['relu', 'tanh']}
+    >>> space.pbounds["lr"], space.pbounds["units"], space.pbounds["act"].categories
+    ((-4.0, -1.0), (0, 3, <class 'int'>), ['relu', 'tanh'])
     >>> space.to_values({"lr": -2.0, "units": 2, "act": "tanh"})
     {'lr': 0.01, 'units': 96, 'act': 'tanh', 'epochs': 5}
     >>> space.to_params({"lr": 0.01, "units": 96, "act": "tanh", "epochs": 5})
@@ -155,7 +163,8 @@ class HPSpace:
 
     @property
     def pbounds(self) -> dict[str, Any]:
-        """`{name: bounds}` in bayes_opt's form: `(lo, hi)`, `(lo, hi, int)` or the values."""
+        """`{name: bounds}` in bayes_opt's form: `(lo, hi)`, `(lo, hi, int)` or a
+        `CategoricalParameter`."""
         return {name: p.bounds for name, p in self.params.items()}
 
     @property
@@ -231,6 +240,14 @@ def _grid(hp: Any, integer: bool) -> tuple[Any, ...]:
         if hp.sampling == "reverse_log":
             values = [high + low - v for v in values][::-1]
     return tuple(int(v) if integer else float(v) for v in values)
+
+
+def _neighbours(x: float, steps: int = 4) -> list[float]:
+    out, up, down = [x], x, x
+    for _ in range(steps):
+        up, down = math.nextafter(up, math.inf), math.nextafter(down, -math.inf)
+        out += [up, down]
+    return out
 
 
 def _fixed_value(hp: Any) -> Any:

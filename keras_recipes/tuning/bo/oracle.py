@@ -20,19 +20,21 @@ the same place.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras_tuner
 import numpy as np
-from bayes_opt import BayesianOptimization, acquisition
+from bayes_opt import BayesianOptimization, TargetSpace, acquisition
 from keras_tuner.engine.trial import TrialStatus
 from threadpoolctl import threadpool_limits
 
+from keras_recipes import _compat
 from keras_recipes.errors import ConfigError
 from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.config import ACQUISITIONS
@@ -216,18 +218,17 @@ class BayesOptOracle(keras_tuner.Oracle):
 
     # -- bayes_opt -------------------------------------------------------------------------
 
-    def _new_optimizer(self) -> tuple[BayesianOptimization, acquisition.ConstantLiar]:
+    def _new_optimizer(self) -> tuple[BayesianOptimization, acquisition.ConstantLiar | None]:
         base = make_acquisition(self.acquisition, xi=self.xi, kappa=self.kappa)
-        liar = acquisition.ConstantLiar(base, strategy=self.liar_strategy)
+        # A keras-tuner space may hold Int and categorical parameters, which bayes_opt
+        # 3.4's ConstantLiar cannot copy: there the lies are told by _suggest_with_lies.
+        liar = None if self._dedupe else acquisition.ConstantLiar(base, self.liar_strategy)
         pbounds = self._space.pbounds if self._space.params else {"_": (0.0, 1.0)}
-        with warnings.catch_warnings():
-            # bayes_opt 3.4 calls its Int and categorical parameters "experimental"; they
-            # are its documented API, and HPSpace's tests check what they return.
-            warnings.filterwarnings("ignore", "Non-float parameters are experimental")
+        with _typed_parameters_allowed():
             optimizer = BayesianOptimization(
                 f=None,
                 pbounds=pbounds,
-                acquisition_function=liar,
+                acquisition_function=liar or base,
                 # bayes_opt keeps this very object and draws the init points, the GP
                 # restarts and the acquisition search from it, so its state is the
                 # optimizer's state.
@@ -260,20 +261,47 @@ class BayesOptOracle(keras_tuner.Oracle):
         return pending
 
     def _suggest(self) -> dict[str, Any]:
-        # ConstantLiar keeps its own list of lies; set it to the trials running right now,
-        # so lies for trials that failed or were re-queued after a crash never go stale.
         pending = self._pending_points()
-        self._liar.dummies = pending  # a private reach: see _compat
+        if self._liar is not None:
+            # ConstantLiar keeps its own list of lies; set it to the trials running right
+            # now, so lies for trials that failed or were re-queued after a crash never go
+            # stale.
+            self._liar.dummies = pending  # a private reach: see _compat
         # The GP's matrices have a few dozen rows: BLAS and OpenMP threads only add
         # hand-offs here and compete with TensorFlow's for the cores: on 2 cores at 30
         # points one thread cut a suggestion from 0.34 to 0.05 CPU s (2.5 to 0.34 s wall).
         with threadpool_limits(limits=1):
-            params = _plain(self._optimizer.suggest())
+            if self._liar is None and pending:
+                params = self._suggest_with_lies(pending)
+            else:
+                params = _plain(self._optimizer.suggest())
         if self._dedupe:
             x = self._optimizer.space.params_to_array(params)
             if x in self._optimizer.space or any(np.array_equal(x, p) for p in pending):
                 params = _plain(self._optimizer.random_sample(1)[0])
         return params
+
+    def _suggest_with_lies(self, pending: list[np.ndarray]) -> dict[str, Any]:
+        """ConstantLiar's suggestion, on a copy of the space that keeps its types."""
+        space = self._optimizer.space
+        with _typed_parameters_allowed():
+            lied = TargetSpace(None, self._space.pbounds, allow_duplicate_points=True)
+        for x, y in zip(space.params, space.target, strict=True):
+            lied.register(x, float(y))
+        strategy = self.liar_strategy
+        if isinstance(strategy, int | float):
+            lie = float(strategy)
+        else:
+            lie = float({"max": np.max, "min": np.min, "mean": np.mean}[strategy](space.target))
+        for x in pending:
+            lied.register(x, lie)
+        x = self._optimizer.acquisition_function.suggest(
+            gp=_compat.bayes_opt_gp(self._optimizer),
+            target_space=lied,
+            fit_gp=True,
+            random_state=self._rng,
+        )
+        return _plain(lied.array_to_params(x))
 
     def _register(self, trial: keras_tuner.engine.trial.Trial) -> None:
         target = self._target(trial)
@@ -379,6 +407,15 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
         name: value.item() if isinstance(value, np.generic) else value
         for name, value in params.items()
     }
+
+
+@contextlib.contextmanager
+def _typed_parameters_allowed() -> Iterator[None]:
+    # bayes_opt 3.4 calls its Int and categorical parameters "experimental"; they are its
+    # documented API, and the tests check what they return.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Non-float parameters are experimental")
+        yield
 
 
 def _is_nan(score: Any) -> bool:
