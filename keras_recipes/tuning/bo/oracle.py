@@ -155,7 +155,7 @@ class BayesOptOracle(keras_tuner.Oracle):
         hps = keras_tuner.HyperParameters()
         for name, (low, high) in self.bounds.items():
             hps.Float(name, low, high)
-        self._dedupe = False  # train-with-bo's points stay bayes_opt's `maximize` sequence
+        self._keras_space = False  # train-with-bo: its points stay `maximize`'s sequence
         return {
             **kwargs,
             "max_trials": init_points + n_iter,
@@ -174,9 +174,10 @@ class BayesOptOracle(keras_tuner.Oracle):
         for hp in hyperparameters.space if hyperparameters is not None else ():
             check_unconditional(hp)
         self.bounds = None
-        # A discrete space can make EI ask for a point already scored; that trial would
-        # teach the GP nothing, so a repeat is replaced by a random point (see _suggest).
-        self._dedupe = True
+        # A keras-tuner space (BayesOptTuner): typed parameters (lies told by
+        # _suggest_with_lies), a repeated suggestion replaced (_suggest), NaN trials told
+        # as the worst score (_target). train-with-bo's box keeps bayes_opt's own rules.
+        self._keras_space = True
         return {**kwargs, "max_trials": max_trials, "hyperparameters": hyperparameters}
 
     # -- the space -------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class BayesOptOracle(keras_tuner.Oracle):
         base = make_acquisition(self.acquisition, xi=self.xi, kappa=self.kappa)
         # A keras-tuner space may hold Int and categorical parameters, which bayes_opt
         # 3.4's ConstantLiar cannot copy: there the lies are told by _suggest_with_lies.
-        liar = None if self._dedupe else acquisition.ConstantLiar(base, self.liar_strategy)
+        liar = None if self._keras_space else acquisition.ConstantLiar(base, self.liar_strategy)
         pbounds = self._space.pbounds if self._space.params else {"_": (0.0, 1.0)}
         with _typed_parameters_allowed():
             optimizer = BayesianOptimization(
@@ -275,7 +276,10 @@ class BayesOptOracle(keras_tuner.Oracle):
                 params = self._suggest_with_lies(pending)
             else:
                 params = _plain(self._optimizer.suggest())
-        if self._dedupe:
+        if self._keras_space:
+            # A discrete space can make EI ask for a point already scored; that trial would
+            # teach the GP nothing (bayes_opt does not register a repeat), so it is replaced
+            # by a random point.
             x = self._optimizer.space.params_to_array(params)
             if x in self._optimizer.space or any(np.array_equal(x, p) for p in pending):
                 params = _plain(self._optimizer.random_sample(1)[0])
@@ -321,7 +325,7 @@ class BayesOptOracle(keras_tuner.Oracle):
         score = trial.score
         if trial.status == TrialStatus.COMPLETED and score is not None and math.isfinite(score):
             return float(score) if self.objective.direction == "max" else -float(score)
-        if self._dedupe and trial.status == TrialStatus.FAILED and _is_nan(score):
+        if self._keras_space and trial.status == TrialStatus.FAILED and _is_nan(score):
             # A NaN score (keras-tuner fails the trial) is told as the worst score so far,
             # so EI leaves the region instead of proposing it again and again. Never NaN.
             targets = self._optimizer.space.target
