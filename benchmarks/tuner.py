@@ -185,8 +185,9 @@ def build_mlp(hp):
 # -- one search -------------------------------------------------------------------------------
 
 
-def make_tuner(method: str, problem: Problem, seed: int, directory: Path):
-    """The tuner of `method` for `problem`: its own defaults, the shared budget and space."""
+def make_tuner(method: str, problem: Problem, seed: int, directory: Path, xi: float = 0.01):
+    """The tuner of `method` for `problem`: its own defaults (bo: EI's `xi`), the shared
+    budget and space."""
     import keras_tuner
 
     from keras_recipes.tuning import BayesOptTuner
@@ -203,6 +204,8 @@ def make_tuner(method: str, problem: Problem, seed: int, directory: Path):
         "project_name": method,
         "overwrite": True,
     }
+    if method == "bo":
+        kwargs["xi"] = xi
     if problem.evaluate is None:
         return base(build_mlp, objective="val_accuracy", **kwargs)
     evaluate = problem.evaluate
@@ -227,8 +230,10 @@ class SearchRun:
         return np.minimum.accumulate(values) if minimise else np.maximum.accumulate(values)
 
 
-def run_one(method: str, problem: Problem, seed: int, workdir: Path, data) -> SearchRun:
-    tuner = make_tuner(method, problem, seed, workdir)
+def run_one(
+    method: str, problem: Problem, seed: int, workdir: Path, data, xi: float = 0.01
+) -> SearchRun:
+    tuner = make_tuner(method, problem, seed, workdir, xi)
     start = time.perf_counter()
     if problem.evaluate is None:
         (x, y), validation = data
@@ -304,26 +309,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-seeds", type=_search._positive, default=3, help="seeds on train (default: 3)"
     )
     parser.add_argument(
+        "--xi", type=float, default=0.01, help="bo's EI exploration margin (default: 0.01)"
+    )
+    parser.add_argument(
+        "--xi", type=float, default=0.01, help="bo's EI exploration margin (default: 0.01)"
+    )
+    parser.add_argument(
         "--tiny", action="store_true", help="a smoke run: 4 trials, 1 seed, 200 examples"
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from threadpoolctl import threadpool_limits
+
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore")  # keras-tuner's GP warns on every bounded length scale
+    # One BLAS thread for both tuners' GPs: their matrices have a few dozen rows, and on a
+    # shared 2-core machine more threads only wait for each other (search.py's README).
+    with threadpool_limits(limits=1):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.tiny:
         args.seeds = args.train_seeds = 1
     print("# BayesOptTuner vs keras-tuner BayesianOptimization: best value against trials\n")
     for method in args.methods:
-        print(f"- {method}: {METHOD_NOTES[method]}")
+        print(f"- {method}: {METHOD_NOTES[method].replace('xi 0.01', f'xi {args.xi:g}')}")
     goals = []
     with tempfile.TemporaryDirectory() as tmp_name:
         for name in args.functions:
             problem = tiny(PROBLEMS[name]) if args.tiny else PROBLEMS[name]
             seeds = args.train_seeds if name == "train" else args.seeds
             data = synthetic_data(*((200, 200) if args.tiny else ())) if name == "train" else None
-            runs = _run_problem(problem, args.methods, seeds, Path(tmp_name) / name, data)
+            runs = _run_problem(problem, args, seeds, Path(tmp_name) / name, data)
             spent = {m: sum(r.seconds for r in rs) for m, rs in runs.items()}
             print(
                 f"\n## {problem.title}: {problem.evaluations} trials ({problem.init_points} "
@@ -344,11 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run_problem(problem, methods, seeds, folder, data) -> dict[str, list[SearchRun]]:
-    runs: dict[str, list[SearchRun]] = {m: [] for m in methods}
+def _run_problem(problem, args, seeds, folder, data) -> dict[str, list[SearchRun]]:
+    runs: dict[str, list[SearchRun]] = {m: [] for m in args.methods}
     for seed in range(seeds):
-        for method in methods:
-            run = run_one(method, problem, seed, folder / f"{method}-{seed}", data)
+        for method in args.methods:
+            run = run_one(method, problem, seed, folder / f"{method}-{seed}", data, args.xi)
             runs[method].append(run)
             print(
                 f"{problem.name} {method} seed {seed}: best "
