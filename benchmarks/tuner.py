@@ -312,9 +312,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--xi", type=float, default=0.01, help="bo's EI exploration margin (default: 0.01)"
     )
     parser.add_argument(
-        "--xi", type=float, default=0.01, help="bo's EI exploration margin (default: 0.01)"
-    )
-    parser.add_argument(
         "--tiny", action="store_true", help="a smoke run: 4 trials, 1 seed, 200 examples"
     )
     return parser
