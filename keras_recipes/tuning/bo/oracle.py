@@ -403,6 +403,10 @@ class BayesOptOracle(keras_tuner.Oracle):
         self._queue = [dict(p) for p in saved["queue"]]
         name, key, pos, has_gauss, cached = saved["random_state"]
         self._rng.set_state((name, np.asarray(key, dtype=np.uint32), pos, has_gauss, cached))
+        if self.init_count is None:
+            # Saved before the space had anything to tune: the next trial draws the init
+            # points from the restored state, as the uninterrupted search would have.
+            self._space_key = None
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -305,3 +305,30 @@ def test_the_oracle_runs_under_a_plain_keras_tuner_tuner(tmp_path):
     tuner = Plain(oracle=oracle, directory=str(tmp_path), project_name="p")
     tuner.search(verbose=0)
     assert len(oracle.end_order) == 3 and len(oracle.optimizer.space) == 3
+
+
+def test_resume_of_a_search_whose_space_is_declared_in_run_trial(tmp_path):
+    # No hyperparameters up front: trial 0 runs at the defaults and declares the space.
+    def search(folder, stop_at=None):
+        class Tuner(BayesOptTuner):
+            def run_trial(self, trial, *args, **kwargs):
+                if stop_at is not None and len(self.oracle.start_order) == stop_at:
+                    raise Interrupt
+                x = trial.hyperparameters.Float("x", -2.0, 2.0)
+                return {"loss": (x - 0.5) ** 2}
+
+        tuner = Tuner(
+            objective=keras_tuner.Objective("loss", "min"),
+            max_trials=5,
+            seed=1,
+            directory=str(tmp_path / folder),
+            project_name="p",
+        )
+        tuner.search(verbose=0)
+        return [tuner.oracle.trials[t].hyperparameters.values for t in tuner.oracle.start_order]
+
+    uninterrupted = search("a")
+    with pytest.raises(Interrupt):
+        search("b", stop_at=2)
+    assert search("b") == uninterrupted
+    assert uninterrupted[0] == {"x": -2.0} and len(uninterrupted) == 5
