@@ -174,6 +174,22 @@ def install_atomic_keras_tuner_saves() -> None:
     utils.save_json = save_json
 
 
+# -- bayes_opt -------------------------------------------------------------------------------
+
+
+def bayes_opt_gp(optimizer):
+    """The GP a `bayes_opt.BayesianOptimization` fits (kernel wrapped for its typed
+    parameters, its noise, restarts and random state), for a suggestion on another space.
+
+    Example:
+
+    >>> from bayes_opt import BayesianOptimization
+    >>> type(bayes_opt_gp(BayesianOptimization(None, {"x": (0, 1)}, verbose=0))).__name__
+    'GaussianProcessRegressor'
+    """
+    return optimizer._gp
+
+
 # -- resolvers for the test: each returns the private object or raises -------------------------
 
 
@@ -250,6 +266,12 @@ def _acquisition_y_max():
     acq = acquisition.ExpectedImprovement(xi=0.01)
     acq.y_max = 1.0
     return acq.base_acq(mean=0.5, std=1.0)
+
+
+def _bayes_opt_gp():
+    from bayes_opt import BayesianOptimization
+
+    return bayes_opt_gp(BayesianOptimization(None, {"x": (0.0, 1.0)}, verbose=0))
 
 
 _NO_PUBLIC_KT = "none in keras-tuner 1.4.8"
@@ -432,6 +454,16 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
         "the lies must be the trials running now; ConstantLiar only adds and expires them",
         "none in bayes_opt 3.4 (no API to set or clear the pending points)",
         _liar_dummies,
+    ),
+    PrivateReach(
+        "bayes_opt.BayesianOptimization._gp",
+        "bayesian-optimization",
+        "tuning/bo/oracle.py (BayesOptOracle._suggest_with_lies)",
+        "bayes_opt 3.4's ConstantLiar copies the target space with float bounds only and "
+        "fails on Int and categorical parameters; the lies for trials still running are "
+        "told on a typed copy instead, fitted with the optimizer's own GP",
+        "none in bayes_opt 3.4 (suggest() takes no target space)",
+        _bayes_opt_gp,
     ),
     PrivateReach(
         "bayes_opt.acquisition.AcquisitionFunction.y_max (set by hand) and base_acq",

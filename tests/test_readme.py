@@ -5,7 +5,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
+OWN_MODEL = "Train your own model: `train(..., model=...)` and `--model`"
 
 
 def section(heading: str) -> str:
@@ -16,9 +19,13 @@ def python_block_after(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", section(heading), re.S).group(1)
 
 
-def blocks_after(heading: str, language: str = "python") -> list[str]:
-    """Every fenced block of `language` ("" for a plain one) in the section, in order."""
-    fenced = re.findall(r"^```(\w*)\n(.*?)^```$", section(heading), re.S | re.M)
+def blocks_after(heading: str, language: str = "python", sub: str | None = None) -> list[str]:
+    """Every fenced block of `language` ("" for a plain one) in the section, in order:
+    before its first `### ` sub-heading, or under the sub-heading `sub`."""
+    text = section(heading)
+    text = text.split(f"### {sub}\n", 1)[1] if sub else text
+    text = re.split(r"^### ", text, maxsplit=1, flags=re.M)[0]
+    fenced = re.findall(r"^```(\w*)\n(.*?)^```$", text, re.S | re.M)
     return [body for lang, body in fenced if lang == language]
 
 
@@ -39,6 +46,7 @@ def test_own_project_examples_run_and_print_what_the_readme_shows(tmp_path, monk
     monkeypatch.chdir(tmp_path)  # the tabular example writes runs/tabular-selu
     namespace = {}
     blocks = blocks_after("Use it in your own project")
+    blocks += blocks_after("Use it in your own project", sub=OWN_MODEL)
     for block in blocks:
         exec(compile(block, "README", "exec"), namespace)
     printed = capsys.readouterr().out.strip().splitlines()
@@ -58,7 +66,8 @@ def test_own_model_command_runs(tiny_folder, tmp_path, capsys):
     from keras_recipes import cli
 
     root = README.parent
-    lines = blocks_after("Use it in your own project", "bash")[0].strip().splitlines()
+    lines = blocks_after("Use it in your own project", "bash", sub=OWN_MODEL)[0]
+    lines = lines.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("python train.py --model ")
     argv = shlex.split(lines[0])[2:]
     model = argv.index("--model") + 1
@@ -70,3 +79,20 @@ def test_own_model_command_runs(tiny_folder, tmp_path, capsys):
     saved = json.loads((out / "command.json").read_text())["setup"]
     assert saved["model"].endswith("examples/my_model.py:build")
     assert saved["recipe"]["name"] == "selu"
+
+
+@pytest.mark.slow
+def test_bayes_opt_tuner_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (block,) = blocks_after(
+        "Use it in your own project", sub="Tune any hypermodel: `BayesOptTuner`"
+    )
+    namespace = {}
+    exec(compile(block, "README", "exec"), namespace)
+    tuner = namespace["tuner"]
+    assert len(tuner.oracle.end_order) == 3
+    assert {t.status for t in tuner.oracle.trials.values()} == {"COMPLETED"}
+    best = ast.literal_eval(capsys.readouterr().out.strip().splitlines()[-1])
+    assert best["units_0"] in range(32, 513, 32) and best["activation"] in ("relu", "tanh")
+    assert namespace["best"].count_params() > 0
+    assert (tmp_path / "runs" / "mine" / "oracle.json").is_file()

@@ -3,7 +3,8 @@
 - `engine/`: keras-tuner's trials driven by an objective, the live table and
   `trials.csv`, chief/worker mode, pruning, the run folder's claim and resume check;
 - `bo/`: `train-with-bo`, Bayesian optimisation (bayes_opt) of log10 learning rate and
-  log10 weight decay, with random/grid/Hyperband baselines and plots;
+  log10 weight decay, with random/grid/Hyperband baselines and plots; and
+  `BayesOptTuner`, the same GP + EI for any keras-tuner hypermodel;
 - `recipe/`: `keras-recipes tune`, keras-tuner's oracles over the recipe space
   (activation, init, batch norm, optimizer, schedule, dropout).
 
@@ -18,6 +19,8 @@ from typing import Any
 
 _EXPORTS = {
     "BayesOptOracle": "keras_recipes.tuning.bo.oracle",
+    "BayesOptTuner": "keras_recipes.tuning.bo.tuner",
+    "HPSpace": "keras_recipes.tuning.bo.hp_space",
     "MedianPruner": "keras_recipes.tuning.engine.pruning",
     "ObjectiveTuner": "keras_recipes.tuning.engine.tuner",
     "RecipeObjective": "keras_recipes.tuning.recipe.objective",

@@ -252,4 +252,3 @@ class TuningConfig(SavedSettings):
 
     def with_budget(self, n_iter: int) -> TuningConfig:
         return replace(self, n_iter=n_iter)
-

@@ -327,5 +327,3 @@ def _final_line(final: dict[str, Any], final_dir: Path) -> str:
             parts.append(f"{key}={final[key]:.4f}")
     parts.append(f"status={final['status']} run_dir={final_dir}")
     return " ".join(parts)
-
-

@@ -126,7 +126,6 @@ def build_oracle(
             f"= {budget} trials"
         )
     if search == "bohb":
-
         return build_bohb(
             space.pbounds, objective, max_epochs=max_epochs, seed=seed,
             acquisition=acquisition, xi=xi, kappa=kappa,
