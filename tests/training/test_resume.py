@@ -61,22 +61,15 @@ def stop_after_epoch(process, out: Path, epoch: int, sig: int) -> None:
 
 
 def resume_to_the_end(out: Path) -> None:
-    """`train.py --resume out`, which must finish the run."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--resume", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    """`train.py --resume out`, which must finish the run (in this process: only the run
+    that is killed needs one of its own)."""
+    assert cli.main(["train", "--resume", str(out)]) == 0
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("full") / "run"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args(data_dir, out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert cli.main(["train", *args(data_dir, out)]) == 0
     return pd.read_csv(out / "history.csv")
 
 
