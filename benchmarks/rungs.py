@@ -84,6 +84,27 @@ def rung_taus(scores: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fidelity_check_line(scores: pd.DataFrame, budgets: list[int], layout: str) -> str | None:
+    """What `train-with-bo`'s fidelity check would print for these points had every one
+    reached the top rung: its warning line, or None.
+
+    Example:
+
+    >>> frame = pd.DataFrame({"full": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+    ...                       "final_1": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]})
+    >>> fidelity_check_line(frame, [1, 9], "final")[:50]
+    'warning: Kendall tau -1.00 between 1- and 9-epoch '
+    """
+    from keras_recipes.tuning.engine.fidelity_check import RungTau, kendall_tau, warning_line
+
+    top = budgets[-1]
+    taus = [
+        RungTau(b, top, len(scores), kendall_tau(scores[f"{layout}_{b}"], scores["full"]))
+        for b in budgets[:-1]
+    ]
+    return warning_line(taus)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0].replace("\n", " "),
@@ -179,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     for row in taus.to_dict("records"):
         print(f"| {int(row['budget'])} | {row['compressed']:.3f} | {row['final']:.3f} |")
     taus.to_csv(out / "taus.csv", index=False)
+    print()
+    for layout in LAYOUTS:
+        line = fidelity_check_line(scores, budgets, layout)
+        print(f"fidelity check on the {layout} scores: {line or 'no warning'}")
     return 0
 
 

@@ -32,6 +32,8 @@ def test_tiny_run_prints_the_scores_and_taus(rungs, monkeypatch, tmp_path, capsy
     assert "| point | lr | wd | compressed 1 | final 1 | 2 epochs |" in out
     # Both layouts keep the learning rate's order here: tau 1.
     assert "| 1 | 1.000 | 1.000 |" in out
+    assert "fidelity check on the compressed scores: no warning" in out
+    assert "fidelity check on the final scores: no warning" in out
     taus = pd.read_csv(tmp_path / "taus.csv")
     assert taus.to_dict("records") == [{"budget": 1, "compressed": 1.0, "final": 1.0}]
 
