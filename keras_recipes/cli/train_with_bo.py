@@ -36,7 +36,7 @@ DEFAULT_WARMUP_EPOCHS = 2
 DEFAULT_STARTUP_TRIALS = 5
 # The same for --rung-schedule, from `tuning.engine.rungs` (which imports keras).
 RUNG_SCHEDULES = ("compressed", "final")
-DEFAULT_RUNG_SCHEDULE = "compressed"
+DEFAULT_RUNG_SCHEDULE = "final"
 
 DEFAULT_XI = 0.01
 DEFAULT_KAPPA = 2.576

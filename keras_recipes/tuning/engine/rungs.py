@@ -20,7 +20,7 @@ import keras
 
 #: The layouts, and the default (`benchmarks/rungs.py`, benchmarks/README.md).
 RUNG_SCHEDULES = ("compressed", "final")
-DEFAULT_RUNG_SCHEDULE = "compressed"
+DEFAULT_RUNG_SCHEDULE = "final"
 
 
 class StopAfterEpoch(keras.callbacks.Callback):
