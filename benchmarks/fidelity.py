@@ -1,10 +1,11 @@
 """Multi-fidelity tuning: what early stopping of trials buys against full-budget Bayesian
 optimisation, on the demo data.
 
-Runs `train-with-bo` (its CLI entry, in this process) three ways on the same space, seed,
+Runs `train-with-bo` (its CLI entry, in this process) four ways on the same space, seed,
 model and data, and reads each run directory:
 
 - `--search bo`: every trial trains for the full epochs (the reference);
+- `--search bohb`: Hyperband's brackets with bo's GP, max_epochs = the same epochs;
 - `--search hyperband`: keras-tuner's Hyperband, max_epochs = the same epochs;
 - `--search bo --prune median`: bo whose unpromising trials stop early (one row per
   warm-up/start-up setting given with --prune-settings, each optionally with its own
@@ -14,9 +15,13 @@ For each it reports the total epochs trained, the best validation accuracy (the 
 pick: best.json) and the epochs spent until a trial first reached the target, full-budget
 bo's best minus --gap (trials taken in order, epochs counted as they ran), and the best
 validation accuracy any trial reached within the first third of full-budget bo's epochs.
-Goal: pruned bo reaches the target within 1/3 of full-budget bo's epochs.
+Goal: pruned bo reaches the target within 1/3 of full-budget bo's epochs. With several
+--seeds (run directories in out/seed-N), a last table gives each search's epochs to
+target and best per seed and their medians. Goal: bohb's median epochs to target <= 1/4
+of full-budget bo's, and its best >= the target in >= 4 of 5 seeds.
 
     python benchmarks/fidelity.py                 # 32 px, width 0.125, 9 epochs, 20 trials
+    python benchmarks/fidelity.py --seeds 0 1 2 3 4 --searches bo bohb
     python benchmarks/fidelity.py --prune-settings 2:5 1:3 1:3:37
     python benchmarks/fidelity.py --tiny          # seconds: a tiny model and data set
 """
