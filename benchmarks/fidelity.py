@@ -1,10 +1,11 @@
 """Multi-fidelity tuning: what early stopping of trials buys against full-budget Bayesian
 optimisation, on the demo data.
 
-Runs `train-with-bo` (its CLI entry, in this process) three ways on the same space, seed,
+Runs `train-with-bo` (its CLI entry, in this process) four ways on the same space, seed,
 model and data, and reads each run directory:
 
 - `--search bo`: every trial trains for the full epochs (the reference);
+- `--search bohb`: Hyperband's brackets with bo's GP, max_epochs = the same epochs;
 - `--search hyperband`: keras-tuner's Hyperband, max_epochs = the same epochs;
 - `--search bo --prune median`: bo whose unpromising trials stop early (one row per
   warm-up/start-up setting given with --prune-settings, each optionally with its own
@@ -14,9 +15,13 @@ For each it reports the total epochs trained, the best validation accuracy (the 
 pick: best.json) and the epochs spent until a trial first reached the target, full-budget
 bo's best minus --gap (trials taken in order, epochs counted as they ran), and the best
 validation accuracy any trial reached within the first third of full-budget bo's epochs.
-Goal: pruned bo reaches the target within 1/3 of full-budget bo's epochs.
+Goal: pruned bo reaches the target within 1/3 of full-budget bo's epochs. With several
+--seeds (run directories in out/seed-N), a last table gives each search's epochs to
+target and best per seed and their medians. Goal: bohb's median epochs to target <= 1/4
+of full-budget bo's, and its best >= the target in >= 4 of 5 seeds.
 
     python benchmarks/fidelity.py                 # 32 px, width 0.125, 9 epochs, 20 trials
+    python benchmarks/fidelity.py --seeds 0 1 2 3 4 --searches bo bohb
     python benchmarks/fidelity.py --prune-settings 2:5 1:3 1:3:37
     python benchmarks/fidelity.py --tiny          # seconds: a tiny model and data set
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -49,6 +55,10 @@ TINY = {
     "n_iter": 1,
     "prune_settings": ["0:1"],
 }
+
+
+#: The searches compared; "median" is `bo --prune median`, one run per --prune-settings.
+SEARCHES = ("bo", "bohb", "hyperband", "median")
 
 
 def parse_setting(text: str) -> tuple[int, int, int | None]:
@@ -83,7 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (default: 64)")
     parser.add_argument("--init-points", type=int, default=3, help="bo random points (3)")
     parser.add_argument("--n-iter", type=int, default=17, help="bo guided points (17)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="one set of runs per seed, each in out/seed-N when more than one (default: 0)",
+    )
+    parser.add_argument(
+        "--searches",
+        nargs="+",
+        choices=SEARCHES,
+        default=list(SEARCHES),
+        help=f"the searches to run, bo always (default: {' '.join(SEARCHES)})",
+    )
     parser.add_argument(
         "--gap",
         type=float,
@@ -182,42 +205,23 @@ def best_within(curves: list[np.ndarray], epochs: int) -> float:
     return float(np.nanmax(seen)) if seen.size else float("nan")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = args.prune_settings or [(2, 5, None)]
-    data = "demo"
-    if args.tiny:
-        from keras_recipes.data import make_demo
-
-        tiny = TINY
-        args.image_size, args.width, args.batch_size = (
-            tiny["image_size"],
-            tiny["width"],
-            tiny["batch_size"],
-        )
-        args.epochs, args.init_points, args.n_iter = (
-            tiny["epochs"],
-            tiny["init_points"],
-            tiny["n_iter"],
-        )
-        settings = args.prune_settings or [parse_setting(s) for s in tiny["prune_settings"]]
-    out = Path(args.out or f"runs/fidelity-{datetime.now():%Y%m%d-%H%M%S}")
-    if args.tiny:
-        # Inside --out, so running again into the same folder resumes with the same --data.
-        data = str(make_demo(out / "demo-tiny", n_per_class=TINY["per_class"]))
-
+def build_runs(args, settings, data: str, seed: int) -> list[tuple[str, str, list[str]]]:
+    """(label, folder name, train-with-bo argv) of each search of one seed, bo first."""
     common = [
         "--epochs", str(args.epochs),
         "--image-size", str(args.image_size),
         "--width", str(args.width),
         "--batch-size", str(args.batch_size),
-        "--seed", str(args.seed),
+        "--seed", str(seed),
         "--data", data,
     ]  # fmt: skip
     budget = ["--init-points", str(args.init_points), "--n-iter", str(args.n_iter)]
     runs = [("bo (full budget)", "bo", [*common, *budget, "--search", "bo"])]
-    runs.append(("hyperband", "hyperband", [*common, "--search", "hyperband"]))
-    for warmup, startup, n_iter in settings:
+    if "bohb" in args.searches:
+        runs.append(("bohb", "bohb", [*common, "--search", "bohb"]))
+    if "hyperband" in args.searches:
+        runs.append(("hyperband", "hyperband", [*common, "--search", "hyperband"]))
+    for warmup, startup, n_iter in settings if "median" in args.searches else ():
         label = f"bo --prune median (warm-up {warmup}, start-up {startup}"
         name = f"bo-median-w{warmup}-s{startup}"
         if n_iter is not None:
@@ -238,13 +242,11 @@ def main(argv: list[str] | None = None) -> int:
                 ],
             )
         )  # fmt: skip
+    return runs
 
-    print(
-        f"demo data {data}, {args.image_size} px, width {args.width:g}, batch {args.batch_size}, "
-        f"{args.epochs} epochs per trial, bo {args.init_points} + {args.n_iter} trials, "
-        f"seed {args.seed}; run directories in {out}",
-        flush=True,
-    )
+
+def run_seed(runs, out: Path, gap: float) -> list[dict]:
+    """Runs (or resumes) one seed's searches into `out`; their stats, bo's first."""
     results = []
     for label, name, argv_run in runs:
         wall = run_tuner(argv_run, out / name)
@@ -256,12 +258,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{stats['best']:.4f}, {wall:.0f} s",
             flush=True,
         )
+    target = results[0]["best"] - gap
+    for stats in results:
+        stats["to_target"] = epochs_to_target(stats["curves"], target)
+    return results
 
+
+def print_seed_table(results: list[dict], gap: float) -> None:
+    """The table of one seed, and the goal of each pruned run (reach the target in 1/3)."""
     reference = results[0]
-    target = reference["best"] - args.gap
+    target = reference["best"] - gap
     print(
         f"\ntarget: val accuracy >= {target:.4f} (full-budget bo's best {reference['best']:.4f} "
-        f"- {args.gap:g})\n"
+        f"- {gap:g})\n"
     )
     allowed = reference["epochs"] / 3
     print(
@@ -270,7 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|---|")
     for stats in results:
-        stats["to_target"] = epochs_to_target(stats["curves"], target)
         reached = "not reached" if stats["to_target"] is None else str(stats["to_target"])
         early = best_within(stats["curves"], int(allowed))
         print(
@@ -278,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{stats['best']:.4f} | {reached} | {early:.4f} | {stats['wall']:.0f} |"
         )
     print()
-    for stats in results[2:]:
+    for stats in results:
+        if not stats["label"].startswith("bo --prune"):
+            continue
         met = (
             stats["best"] >= target
             and stats["to_target"] is not None
@@ -286,10 +296,107 @@ def main(argv: list[str] | None = None) -> int:
         )
         spent = "never" if stats["to_target"] is None else f"after {stats['to_target']} epochs"
         print(
-            f"goal ({stats['label']}): within {args.gap:g} of {reference['best']:.4f} (best "
+            f"goal ({stats['label']}): within {gap:g} of {reference['best']:.4f} (best "
             f"{stats['best']:.4f}), {spent}, <= 1/3 of {reference['epochs']} = {allowed:.0f}: "
             f"{'met' if met else 'NOT met'}"
         )
+
+
+def seeds_summary(per_seed: dict[int, list[dict]], gap: float) -> pd.DataFrame:
+    """One row per (search, seed): epochs, epochs to target (NaN: never), best, reached.
+
+    Example:
+
+    >>> row = {"label": "bo (full budget)", "epochs": 4, "to_target": 3, "best": 0.9}
+    >>> seeds_summary({0: [row]}, 0.01)[["seed", "to_target", "reached"]].values.tolist()
+    [[0, 3.0, True]]
+    """
+    rows = []
+    for seed, results in per_seed.items():
+        target = results[0]["best"] - gap
+        for stats in results:
+            rows.append(
+                {
+                    "search": stats["label"],
+                    "seed": seed,
+                    "epochs": stats["epochs"],
+                    "to_target": math.nan
+                    if stats["to_target"] is None
+                    else float(stats["to_target"]),
+                    "best": stats["best"],
+                    "reached": bool(stats["best"] >= target),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def print_seeds_table(summary: pd.DataFrame, gap: float) -> None:
+    """Per search: epochs to target / best per seed and their medians; bohb's goal."""
+    seeds = sorted(summary["seed"].unique())
+    print(f"\n{len(seeds)} seeds: epochs to target (full-budget bo's best - {gap:g}) / best\n")
+    print("| search | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
+    print("|---" * (len(seeds) + 2) + "|")
+    for search, rows in summary.groupby("search", sort=False):
+        cells = [_cell(r["to_target"], r["best"]) for _, r in rows.iterrows()]
+        # "not reached" counts as more epochs than any reached: the median is the middle.
+        middle = rows["to_target"].fillna(math.inf).median()
+        print(f"| {search} | {' | '.join(cells)} | {_cell(middle, rows['best'].median())} |")
+    bo = summary[summary["search"] == "bo (full budget)"]
+    bohb = summary[summary["search"] == "bohb"]
+    if len(bohb):
+        allowed = bo["epochs"].median() / 4
+        middle = bohb["to_target"].fillna(math.inf).median()
+        reached, total = int(bohb["reached"].sum()), len(bohb)
+        print(
+            f"\ngoal (bohb): median epochs to target {_cell(middle, None)} <= 1/4 of "
+            f"full-budget bo's median {bo['epochs'].median():.0f} = {allowed:.0f}: "
+            f"{'met' if middle <= allowed else 'NOT met'}; final best >= target in "
+            f"{reached} of {total} seeds (>= 4 of 5): "
+            f"{'met' if total >= 5 and reached >= 4 else 'NOT met'}"
+        )
+
+
+def _cell(to_target: float, best: float | None) -> str:
+    epochs = "not reached" if not math.isfinite(to_target) else f"{to_target:.0f}"
+    return epochs if best is None else f"{epochs} / {best:.4f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = args.prune_settings or [(2, 5, None)]
+    data = "demo"
+    if args.tiny:
+        from keras_recipes.data import make_demo
+
+        args.image_size, args.width, args.batch_size = (
+            TINY["image_size"],
+            TINY["width"],
+            TINY["batch_size"],
+        )
+        args.epochs, args.init_points, args.n_iter = (
+            TINY["epochs"],
+            TINY["init_points"],
+            TINY["n_iter"],
+        )
+        settings = args.prune_settings or [parse_setting(s) for s in TINY["prune_settings"]]
+    out = Path(args.out or f"runs/fidelity-{datetime.now():%Y%m%d-%H%M%S}")
+    if args.tiny:
+        # Inside --out, so running again into the same folder resumes with the same --data.
+        data = str(make_demo(out / "demo-tiny", n_per_class=TINY["per_class"]))
+    per_seed = {}
+    for seed in args.seeds:
+        folder = out if len(args.seeds) == 1 else out / f"seed-{seed}"
+        print(
+            f"demo data {data}, {args.image_size} px, width {args.width:g}, batch "
+            f"{args.batch_size}, {args.epochs} epochs per trial, bo {args.init_points} + "
+            f"{args.n_iter} trials, seed {seed}; run directories in {folder}",
+            flush=True,
+        )
+        per_seed[seed] = run_seed(build_runs(args, settings, data, seed), folder, args.gap)
+        print_seed_table(per_seed[seed], args.gap)
+    summary = seeds_summary(per_seed, args.gap)
+    summary.to_csv(out / "seeds.csv", index=False)
+    print_seeds_table(summary, args.gap)
     return 0
 
 

@@ -34,6 +34,9 @@ from keras_recipes.startup import import_tensorflow_quietly
 PRUNE_RULES = ("none", "median")
 DEFAULT_WARMUP_EPOCHS = 2
 DEFAULT_STARTUP_TRIALS = 5
+# The same for --rung-schedule, from `tuning.engine.rungs` (which imports keras).
+RUNG_SCHEDULES = ("compressed", "final")
+DEFAULT_RUNG_SCHEDULE = "final"
 
 DEFAULT_XI = 0.01
 DEFAULT_KAPPA = 2.576
@@ -169,6 +172,14 @@ def _add_pruning_arguments(prune) -> None:
         help="finished (not pruned) trials needed before any trial is pruned "
         f"(default: {DEFAULT_STARTUP_TRIALS})",
     )
+    prune.add_argument(
+        "--rung-schedule",
+        choices=RUNG_SCHEDULES,
+        default=None,
+        help="hyperband, bohb: a rung of k epochs trains a 1cycle laid out over its k epochs "
+        "(compressed) or the first k epochs of the full budget's cycle (final) "
+        f"(default: {DEFAULT_RUNG_SCHEDULE})",
+    )
 
 
 def _add_run_arguments(run) -> None:
@@ -250,6 +261,7 @@ def build_config(args: argparse.Namespace):
         prune_startup_trials=resumed.pick(
             args.prune_startup_trials, "prune_startup_trials", DEFAULT_STARTUP_TRIALS
         ),
+        rung_schedule=resumed.pick(args.rung_schedule, "rung_schedule", DEFAULT_RUNG_SCHEDULE),
         **_train_settings(args, saved, objective, seed),
     )
     return config, resumed.out(config.search), resumed.resume

@@ -21,7 +21,9 @@ def _single_process(monkeypatch):
 
 
 def table_rows(out: str) -> dict[str, list[str]]:
-    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    # The first table: one seed's (the seeds summary follows it).
+    block = out[out.index("| search | trials") :].split("\n\n")[0]
+    rows = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line]
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
     assert cells[0] == [
         "search",
@@ -39,12 +41,14 @@ def table_rows(out: str) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 def test_tiny_run_reports_what_the_run_directories_hold(fidelity, tmp_path, capsys):
-    assert fidelity.main(["--tiny", "--out", str(tmp_path)]) == 0
+    # bohb in hyperband's place: the same code path here, and the slow test no longer.
+    searches = ["--searches", "bo", "bohb", "median"]
+    assert fidelity.main(["--tiny", "--out", str(tmp_path), *searches]) == 0
     out = capsys.readouterr().out
     rows = table_rows(out)
     names = {
         "bo (full budget)": "bo",
-        "hyperband": "hyperband",
+        "bohb": "bohb",
         "bo --prune median (warm-up 0, start-up 1)": "bo-median-w0-s1",
     }
     assert list(rows) == list(names)
@@ -73,6 +77,11 @@ def test_tiny_run_reports_what_the_run_directories_hold(fidelity, tmp_path, caps
     assert settings["prune"] == {"rule": "median", "warmup_epochs": 0, "startup_trials": 1}
     goal = re.search(r"goal \(bo --prune median.*: (met|NOT met)$", out, re.MULTILINE)
     assert goal is not None
+    # One seed: the summary has one column besides the median, and bohb's goal needs 5.
+    seeds = pd.read_csv(tmp_path / "seeds.csv")
+    assert seeds["search"].tolist() == list(names) and set(seeds["seed"]) == {0}
+    assert "| search | seed 0 | median |" in out
+    assert re.search(r"goal \(bohb\): .* in [01] of 1 seeds \(>= 4 of 5\): NOT met$", out, re.M)
 
 
 def test_epochs_to_target_counts_every_epoch_before_the_hit(fidelity):
@@ -92,3 +101,19 @@ def test_help_and_a_bad_setting(fidelity, capsys):
         capsys.readouterr().err
     )
     assert fidelity.parse_setting("1:3:37") == (1, 3, 37)
+
+
+def test_seeds_table_medians_and_bohb_goal(fidelity, capsys):
+    rows = []
+    for seed, (bohb_epochs, bohb_best) in enumerate([(30, 0.9), (40, 0.91), (None, 0.85)]):
+        bo = {"label": "bo (full budget)", "epochs": 180, "to_target": 170, "best": 0.9}
+        bohb = {"label": "bohb", "epochs": 87, "to_target": bohb_epochs, "best": bohb_best}
+        rows.append((seed, [bo, bohb]))
+    summary = fidelity.seeds_summary(dict(rows), 0.01)
+    assert summary["reached"].tolist() == [True, True, True, True, True, False]
+    fidelity.print_seeds_table(summary, 0.01)
+    out = capsys.readouterr().out
+    assert "| bo (full budget) | 170 / 0.9000 | 170 / 0.9000 | 170 / 0.9000 | 170 / 0.9000 |" in out
+    assert "| bohb | 30 / 0.9000 | 40 / 0.9100 | not reached / 0.8500 | 40 / 0.9000 |" in out
+    assert "median epochs to target 40 <= 1/4 of full-budget bo's median 180 = 45: met" in out
+    assert "final best >= target in 2 of 3 seeds (>= 4 of 5): NOT met" in out

@@ -18,9 +18,12 @@ from keras_recipes.tuning.engine.pruning import (
     PRUNE_RULES,
 )
 from keras_recipes.tuning.engine.run_folder import SavedSettings
+from keras_recipes.tuning.engine.rungs import DEFAULT_RUNG_SCHEDULE, RUNG_SCHEDULES
 
 CONFIG_NAME = "tuning.json"
 SEARCHES = ("bo", "random", "grid", "hyperband", "bohb")
+#: The searches with rungs (trials of fewer epochs than the recipe's).
+RUNG_SEARCHES = ("hyperband", "bohb")
 ACQUISITIONS = ("ei", "ucb", "poi")
 OBJECTIVES = ("train", "toy")
 #: The objective's column name and its default bounds.
@@ -61,6 +64,9 @@ class TuningConfig(SavedSettings):
             is below the finished trials' median best-so-far at the same epoch.
         prune_warmup_epochs: int. Epochs 1..N of every trial are never pruned.
         prune_startup_trials: int. Finished trials needed before pruning starts.
+        rung_schedule: str. Hyperband and bohb: a rung's 1cycle laid out over its own
+            epochs ("compressed") or the full budget's ("final"); see
+            `keras_recipes.tuning.engine.rungs`. Other searches have no rungs.
     """
 
     space: SearchSpace
@@ -78,6 +84,7 @@ class TuningConfig(SavedSettings):
     prune: str = "none"
     prune_warmup_epochs: int = DEFAULT_WARMUP_EPOCHS
     prune_startup_trials: int = DEFAULT_STARTUP_TRIALS
+    rung_schedule: str = DEFAULT_RUNG_SCHEDULE
 
     CONFIG_NAME = CONFIG_NAME
     IDENTITY_KEYS = IDENTITY_KEYS
@@ -86,6 +93,7 @@ class TuningConfig(SavedSettings):
         "bounds": "search space",
         "budget": "trial budget (a grid is laid out when its run starts)",
         "prune": "pruning (--prune, --prune-warmup-epochs, --prune-startup-trials)",
+        "rung_schedule": "the rungs' schedule layout (--rung-schedule)",
     }
 
     def __post_init__(self) -> None:
@@ -118,6 +126,11 @@ class TuningConfig(SavedSettings):
             )
         if self.objective == "train" and self.setup is None:
             raise ConfigError("The train objective needs a training set-up (a recipe).")
+        if self.rung_schedule not in RUNG_SCHEDULES:
+            raise ConfigError(
+                f"--rung-schedule {self.rung_schedule!r} is not a rung schedule; valid: "
+                f"{', '.join(RUNG_SCHEDULES)}."
+            )
         self._check_pruning()
 
     def _check_pruning(self) -> None:
@@ -174,7 +187,10 @@ class TuningConfig(SavedSettings):
             doc["train"] = {k: v for k, v in doc["train"].items() if k != "final_epochs"}
         if doc["prune"]["rule"] == "none":
             doc["prune"] = {"rule": "none"}  # its warm-up and start-up settings do nothing
-        return {key: doc[key] for key in IDENTITY_KEYS}
+        identity = {key: doc[key] for key in IDENTITY_KEYS}
+        if self.search in RUNG_SEARCHES:  # the others train every trial for all its epochs
+            identity["rung_schedule"] = self.rung_schedule
+        return identity
 
     def resume_identity(self) -> dict[str, Any]:
         """The identity, `init_points` (it decides the point sequence) and, for a grid, the
@@ -223,6 +239,7 @@ class TuningConfig(SavedSettings):
                 "startup_trials": self.prune_startup_trials,
             },
             "train": train,
+            "rung_schedule": self.rung_schedule,
         }
 
     @classmethod
@@ -248,6 +265,8 @@ class TuningConfig(SavedSettings):
             prune=prune.get("rule", "none"),
             prune_warmup_epochs=int(prune.get("warmup_epochs", DEFAULT_WARMUP_EPOCHS)),
             prune_startup_trials=int(prune.get("startup_trials", DEFAULT_STARTUP_TRIALS)),
+            # Runs saved before the setting existed compressed each rung's schedule.
+            rung_schedule=doc.get("rung_schedule", "compressed"),
         )
 
     def with_budget(self, n_iter: int) -> TuningConfig:

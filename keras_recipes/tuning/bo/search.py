@@ -178,6 +178,7 @@ def _objective(config: TuningConfig, toy_delay: float):
         prune=config.prune,
         prune_warmup_epochs=config.prune_warmup_epochs,
         prune_startup_trials=config.prune_startup_trials,
+        rung_schedule=config.rung_schedule,
     )
 
 

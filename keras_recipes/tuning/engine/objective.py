@@ -26,6 +26,7 @@ from keras_recipes.tuning.engine.pruning import (
     DEFAULT_WARMUP_EPOCHS,
     PRUNE_RULES,
 )
+from keras_recipes.tuning.engine.rungs import DEFAULT_RUNG_SCHEDULE, RUNG_SCHEDULES
 
 
 class TrainingObjective:
@@ -62,6 +63,9 @@ class TrainingObjective:
             trials' median (needs the trial directories; the outcome's status is "pruned").
         prune_warmup_epochs: int. Epochs of every trial that are never pruned.
         prune_startup_trials: int. Finished trials needed before pruning starts.
+        rung_schedule: str. A call with `epochs` below the recipe's (a Hyperband rung):
+            "compressed" lays the schedule out over those epochs, "final" over the
+            recipe's and stops after `epochs` (see `keras_recipes.tuning.engine.rungs`).
     """
 
     #: Whether a model that refuses a point's recipe (`RecipeRefused`) makes the trial
@@ -81,9 +85,15 @@ class TrainingObjective:
         prune: str = "none",
         prune_warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
         prune_startup_trials: int = DEFAULT_STARTUP_TRIALS,
+        rung_schedule: str = DEFAULT_RUNG_SCHEDULE,
     ):
         if prune not in PRUNE_RULES:
             raise ConfigError(f"Unknown pruning rule {prune!r}; valid: {', '.join(PRUNE_RULES)}.")
+        if rung_schedule not in RUNG_SCHEDULES:
+            raise ConfigError(
+                f"Unknown rung schedule {rung_schedule!r}; valid: {', '.join(RUNG_SCHEDULES)}."
+            )
+        self.rung_schedule = rung_schedule
         if not isinstance(recipe, TrainSetup):
             recipe = TrainSetup(
                 recipe, data, image_size=image_size, width=width, seed=seed, model=model
@@ -128,7 +138,7 @@ class TrainingObjective:
         from keras_recipes.training.run_dir import backup_epoch
 
         try:
-            recipe = self.recipe_for(params, epochs)
+            recipe, stop = self._rung(params, epochs)
         except ConfigError:
             # A combination the recipe validation forbids is never trained. The reason is
             # not carried here (keras-tuner's metrics are numbers only): it is recomputed
@@ -148,16 +158,26 @@ class TrainingObjective:
                     verbose=0,
                     save_model=self.save_model,
                     resume=resume,
-                    callbacks=[pruner] if pruner is not None else (),
+                    callbacks=[c for c in (pruner, stop) if c is not None],
                     tensorboard=trial_log_dir(trial_dir),
                 )
             except RecipeRefused:
                 if not self.refused_is_invalid:
                     raise
                 return TrialOutcome(score=math.nan, status="invalid")
-            outcome = _outcome(result.summary, pruner, trial_dir)
+            outcome = _outcome(result.summary, pruner, trial_dir, stop)
             del result
         return outcome
+
+    def _rung(self, params: Mapping[str, Any], epochs: int | None):
+        """The recipe of a call, and the callback that ends a "final" rung (or None)."""
+        from keras_recipes.tuning.engine.rungs import StopAfterEpoch
+
+        if self.rung_schedule == "final" and epochs is not None:
+            recipe = self.recipe_for(params)
+            if epochs < recipe.training.epochs:
+                return recipe, StopAfterEpoch(epochs)
+        return self.recipe_for(params, epochs), None
 
     def _pruner(self, trial_dir: str | Path | None, resume: bool):
         from keras_recipes.tuning.engine.pruning import MedianPruner
@@ -180,11 +200,18 @@ class TrainingObjective:
         )
 
 
-def _outcome(summary: dict[str, Any], pruner, trial_dir) -> TrialOutcome:
+def _outcome(summary: dict[str, Any], pruner, trial_dir, stop=None) -> TrialOutcome:
+    # train() wrote summary.json as "early_stopped"; only the objective knows why.
+    rewrite = False
     if pruner is not None and pruner.pruned_at_epoch is not None:
         summary["status"] = "pruned"
         summary["pruned"] = pruner.decision
-        # train() wrote summary.json as "early_stopped"; only the objective knows why.
+        rewrite = True
+    elif stop is not None and stop.stopped and summary["status"] == "early_stopped":
+        summary["status"] = "completed"  # the rung's epochs, as asked
+        summary["rung_epochs"] = stop.epochs
+        rewrite = True
+    if rewrite and trial_dir is not None:
         atomic.write_json(Path(trial_dir) / "summary.json", summary, indent=2, default=str)
     return TrialOutcome(
         score=float(summary["best_val_accuracy"]),
