@@ -37,6 +37,7 @@ import resource
 import runpy
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -164,11 +165,14 @@ def train_run(folder: Path, cache: Path, args: argparse.Namespace) -> dict:
     }
 
 
-def reference_decode(folder: Path, count: int, size: int) -> dict[str, dict[str, float]]:
+def reference_decode(
+    folder: Path, count: int, size: int, repeats: int = 3
+) -> dict[str, dict[str, float]]:
     """Images/s and CPU ms per image of three decoders on the same `count` files at `size`.
 
-    CPU time counts this process and the worker processes it waited for, so it barely moves
-    with other programs' load, unlike images/s.
+    The decoders take turns, `repeats` rounds, and each figure is the median of its rounds:
+    other programs' load then falls on all three alike. CPU time counts this process and
+    the worker processes it waited for, so it moves less with that load than images/s.
     """
     import keras
 
@@ -177,6 +181,8 @@ def reference_decode(folder: Path, count: int, size: int) -> dict[str, dict[str,
 
     subset = link_subset(folder, folder.parent / f"{folder.name}-first-{count}", count)
     paths = sorted(str(p) for p in subset.glob("*.jpg"))  # the files Keras reads
+    for path in paths:
+        Path(path).read_bytes()  # every decoder finds the files in the page cache
 
     def keras_loader() -> None:
         data = keras.utils.image_dataset_from_directory(
@@ -185,15 +191,23 @@ def reference_decode(folder: Path, count: int, size: int) -> dict[str, dict[str,
         for _ in data:
             pass
 
-    with tempfile.TemporaryDirectory(dir=default_cache_dir()) as temp:
-        work = {
-            "image_dataset_from_directory": keras_loader,
-            "Pillow threads, in memory (before #13)": lambda: decode_files(paths, size, fast=False),
-            "store: TensorFlow fast path -> memory map": lambda: decode_into(
-                Path(temp), paths, size
-            ),
-        }
-        return {name: timed(run, len(paths)) for name, run in work.items()}
+    def store_build() -> None:
+        with tempfile.TemporaryDirectory(dir=default_cache_dir()) as temp:
+            decode_into(Path(temp), paths, size)
+
+    work = {
+        "image_dataset_from_directory": keras_loader,
+        "Pillow threads, in memory (before #13)": lambda: decode_files(paths, size, fast=False),
+        "store: TensorFlow fast path -> memory map": store_build,
+    }
+    rounds = {name: [] for name in work}
+    for _ in range(repeats):
+        for name, run in work.items():
+            rounds[name].append(timed(run, len(paths)))
+    return {
+        name: {key: statistics.median(r[key] for r in runs) for key in ("img_s", "cpu_ms")}
+        for name, runs in rounds.items()
+    }
 
 
 def timed(work, images: int) -> dict[str, float]:
@@ -301,7 +315,9 @@ def measure(count: int, root: Path, args: argparse.Namespace) -> dict:
     result["warm"] = train_run(folder, cache, args)
     result["disk"] = store_bytes(cache)
     size = round(args.image_size * 256 / 227)
-    result["decode"] = reference_decode(folder, min(count, args.reference_images), size)
+    result["decode"] = reference_decode(
+        folder, min(count, args.reference_images), size, args.repeats
+    )
     result["speed"] = pipeline_vs_model(folder, cache, args)
     return result
 
@@ -325,7 +341,9 @@ def decoders_only(root: Path, args: argparse.Namespace) -> dict:
     figures = {}
     for count in sorted(args.counts):
         folder = kaggle_folder(count, root, args)
-        figures[count] = reference_decode(folder, min(count, args.reference_images), size)
+        figures[count] = reference_decode(
+            folder, min(count, args.reference_images), size, args.repeats
+        )
         for name, rate in figures[count].items():
             print(f"| {count:,} | {name} | {rate['img_s']:,.0f} | {rate['cpu_ms']:.2f} |")
     return figures
@@ -424,6 +442,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="cap on the first epoch's steps in the memory runs (default: 60)",
     )
     parser.add_argument("--reference-images", type=int, default=5000)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="rounds of the decoder comparison; figures are medians (default: 3)",
+    )
     parser.add_argument("--pipeline-steps", type=int, default=20)
     parser.add_argument("--model-steps", type=int, default=3)
     parser.add_argument("--no-cluster", action="store_true")

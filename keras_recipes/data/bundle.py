@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import keras_recipes.data.pipeline as pipeline
 from keras_recipes.data.decode import DecodedImages, resize_size_for
+from keras_recipes.data.heap import return_large_buffers
 from keras_recipes.data.split import Split, channel_stats, histogram_stats, stratified_split
 from keras_recipes.data.tta import NUM_CROPS
 from keras_recipes.errors import ConfigError, DataError
@@ -228,6 +229,9 @@ def build_pipelines(
             f"The decoded images are {decoded.size} px, smaller than image_size={image_size}; "
             f"decode them at resize_size_for({image_size}) = {resize_size_for(image_size)}."
         )
+    # The pipelines allocate and free a batch's buffers thousands of times: keep freed
+    # ones from piling up in the heap, so memory does not grow with the data set.
+    return_large_buffers()
     if split is None:
         split = stratified_split(
             decoded.labels, val_fraction, test_fraction, seed, decoded.class_names

@@ -61,8 +61,8 @@ def test_bad_counts_are_a_usage_error(bench, capsys):
 def test_tiny_run_decodes_cold_reuses_warm_and_reports(bench, tmp_path, capsys):
     result = bench.main(
         ["--counts", "200", "--image-size", "32", "--max-steps", "2", "--reference-images",
-         "100", "--pipeline-steps", "2", "--model-steps", "1", "--no-cluster", "--root",
-         str(tmp_path)]
+         "100", "--repeats", "1", "--pipeline-steps", "2", "--model-steps", "1", "--no-cluster",
+         "--root", str(tmp_path)]
     )  # fmt: skip
     (only,) = result["results"]
     assert only["count"] == 200
