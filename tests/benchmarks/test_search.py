@@ -7,7 +7,6 @@ import re
 import pytest
 from bayes_opt import BayesianOptimization, acquisition
 
-from keras_recipes.tuning.bo.oracle import use_ard_kernel
 from keras_recipes.tuning.bo.toy import TOY_BOUNDS, toy_function
 
 
@@ -87,7 +86,6 @@ def test_bo_column_is_the_package_oracle_reproducing_bayes_opt(tiny_output):
         random_state=0,
         verbose=0,
     )
-    use_ard_kernel(optimizer)  # the oracle's GP kernel
     optimizer.maximize(init_points=2, n_iter=3)
     line = re.search(r"bo's final best per seed: (.*)", section(tiny_output, "toy")).group(1)
     assert line == f"{optimizer.max['target']:.4f}"

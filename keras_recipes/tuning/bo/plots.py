@@ -20,7 +20,7 @@ from bayes_opt import BayesianOptimization
 from matplotlib.animation import PillowWriter
 from matplotlib.figure import Figure
 
-from keras_recipes.tuning.bo.oracle import make_acquisition, use_ard_kernel
+from keras_recipes.tuning.bo.oracle import make_acquisition
 from keras_recipes.tuning.bo.space import SearchSpace
 
 #: Rows the GP learns from: finished trials with a (finite) score, diverged ones included
@@ -89,10 +89,6 @@ class _Posterior:
             random_state=seed,
             verbose=0,
         )
-        if budget is None:
-            # bo's GP has one length scale per coordinate (BayesOptOracle); bohb's GP keeps
-            # bayes_opt's kernel. The plot shows the GP the search itself fitted.
-            use_ard_kernel(self.optimizer)
         scored = frame[frame["status"].isin(_SCORED)].sort_values("trial")
         scored = scored[np.isfinite(scored[objective_name].astype(float))]
         self.points = scored[list(space.names)].to_numpy(dtype=float)

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 from bayes_opt import BayesianOptimization, acquisition
 
-from keras_recipes.tuning.bo.oracle import use_ard_kernel
 from keras_recipes.tuning.bo.toy import TOY_BOUNDS, toy_function
 
 TOTAL = 8  # 2 init points + 6 guided
@@ -64,6 +63,5 @@ def test_sigkill_mid_trial_then_resume(start_cli, tmp_path):
         random_state=0,
         verbose=0,
     )
-    use_ard_kernel(reference)  # the oracle's GP kernel
     reference.maximize(init_points=2, n_iter=6)
     assert after["x"].tolist() == reference.space.params[:, 0].tolist()
