@@ -8,7 +8,8 @@ the same hyperparameters, budget and number of random initial points.
                dropout, activation choice, batch norm on/off) on a fixed synthetic 4-class
                task, best val_accuracy, maximise, 15 trials (4 random), 3 epochs a trial
 
-    bo         keras_recipes.tuning.BayesOptTuner, its defaults (bayes_opt GP + EI, xi 0.01)
+    bo         keras_recipes.tuning.BayesOptTuner, its defaults (bayes_opt GP with one length
+               scale per coordinate + EI, xi 0.01)
     kt-bo      keras_tuner.BayesianOptimization, its defaults (GP + UCB, beta 2.6)
 
     python benchmarks/tuner.py                        # the figures in benchmarks/README.md
@@ -57,7 +58,7 @@ FUNCTIONS = ("branin", "hartmann6", "train")
 TRAIN_EPOCHS = 3
 METHODS = ("bo", "kt-bo")
 METHOD_NOTES = {
-    "bo": "keras_recipes.tuning.BayesOptTuner, defaults (bayes_opt GP + EI, xi 0.01)",
+    "bo": "keras_recipes.tuning.BayesOptTuner, defaults (bayes_opt GP, ARD Matern + EI, xi 0.01)",
     "kt-bo": "keras_tuner.BayesianOptimization, defaults (GP + UCB, beta 2.6)",
 }
 
@@ -219,10 +220,13 @@ def make_tuner(method: str, problem: Problem, seed: int, directory: Path, xi: fl
 
 @dataclass
 class SearchRun:
-    """One search: the score of each trial in start order, and its seconds."""
+    """One search: the score of each trial in start order, its wall and CPU seconds (CPU:
+    this process's, all threads; on a shared machine it is the cost that load does not
+    stretch)."""
 
     values: list[float]
     seconds: float
+    cpu_seconds: float = math.nan
 
     def best_so_far(self, minimise: bool) -> np.ndarray:
         values = np.asarray(self.values, dtype=float)
@@ -234,7 +238,7 @@ def run_one(
     method: str, problem: Problem, seed: int, workdir: Path, data, xi: float = 0.01
 ) -> SearchRun:
     tuner = make_tuner(method, problem, seed, workdir, xi)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if problem.evaluate is None:
         (x, y), validation = data
         tuner.search(
@@ -242,10 +246,10 @@ def run_one(
         )
     else:
         tuner.search(verbose=0)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     trials = [tuner.oracle.trials[t] for t in tuner.oracle.start_order]
     values = [t.score if t.score is not None else math.nan for t in trials]
-    return SearchRun([float(v) for v in values], seconds)
+    return SearchRun([float(v) for v in values], seconds, cpu_seconds)
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -341,11 +345,14 @@ def _main(args: argparse.Namespace) -> int:
             seeds = args.train_seeds if name == "train" else args.seeds
             data = synthetic_data(*((200, 200) if args.tiny else ())) if name == "train" else None
             runs = _run_problem(problem, args, seeds, Path(tmp_name) / name, data)
-            spent = {m: sum(r.seconds for r in rs) for m, rs in runs.items()}
+            spent = {
+                m: (sum(r.seconds for r in rs), sum(r.cpu_seconds for r in rs))
+                for m, rs in runs.items()
+            }
             print(
                 f"\n## {problem.title}: {problem.evaluations} trials ({problem.init_points} "
                 f"random), median over {seeds} seeds ("
-                + ", ".join(f"{m} {s:.0f} s" for m, s in spent.items())
+                + ", ".join(f"{m} {w:.0f} s ({c:.0f} s CPU)" for m, (w, c) in spent.items())
                 + ")\n"
             )
             print(curve_table(problem, runs))
@@ -369,7 +376,8 @@ def _run_problem(problem, args, seeds, folder, data) -> dict[str, list[SearchRun
             runs[method].append(run)
             print(
                 f"{problem.name} {method} seed {seed}: best "
-                f"{run.best_so_far(problem.minimise)[-1]:.4f} in {run.seconds:.1f} s",
+                f"{run.best_so_far(problem.minimise)[-1]:.4f} in {run.seconds:.1f} s "
+                f"({run.cpu_seconds:.1f} s CPU)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -19,9 +19,10 @@ Why these: a log-sampled rate is searched where it varies, as a log10 coordinate
 `train-with-bo` does); a step grid is an integer index, so every suggestion is one of
 keras-tuner's own values, exactly (rounding a float to the grid would leave the GP flat
 between grid points); ordered numbers keep their order for the GP (an index), strings have
-none (bayes_opt's one-hot categorical, whose kernel compares only equal or not). bayes_opt's
-Matern kernel has one length scale for every coordinate, so ranges of very different sizes
-(an index 0..63 beside a rate's 4 decades) make the GP coarser in the small ones.
+none (bayes_opt's one-hot categorical, whose kernel compares only equal or not). The
+oracle's Matern kernel has one length scale per coordinate, each started at and bounded
+relative to that coordinate's range (`oracle.ard_matern`), so ranges of very different
+sizes (an index 0..63 beside a rate's 4 decades) are each fitted on their own scale.
 
 Conditional hyperparameters (`parent_name`, `conditional_scope`) are refused: a
 coordinate that exists only for some values of another has no place in one fixed box.

@@ -13,7 +13,7 @@ from keras_recipes import _compat
 from keras_recipes.errors import ConfigError
 from keras_recipes.tuning import BayesOptTuner
 from keras_recipes.tuning.bo.hp_space import HPSpace
-from keras_recipes.tuning.bo.oracle import BayesOptOracle
+from keras_recipes.tuning.bo.oracle import BayesOptOracle, use_ard_kernel
 
 MAX = keras_tuner.Objective("score", "max")
 
@@ -196,6 +196,7 @@ def test_suggestions_equal_bayes_opt_given_the_same_observations(tmp_path):
         random_state=0,
         verbose=0,
     )
+    use_ard_kernel(reference)  # the oracle's GP kernel
     expected = reference.random_sample(2)
     for params in expected:
         reference.register(params, score(space.to_values(params)))
