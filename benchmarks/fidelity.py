@@ -394,6 +394,7 @@ def seeds_summary(per_seed: dict[int, list[dict]], gap: float) -> pd.DataFrame:
                     else float(stats["to_target"]),
                     "best": stats["best"],
                     "reached": bool(stats["best"] >= target),
+                    "recorded": bool(stats.get("recorded", False)),
                 }
             )
     return pd.DataFrame(rows)
@@ -402,6 +403,7 @@ def seeds_summary(per_seed: dict[int, list[dict]], gap: float) -> pd.DataFrame:
 def print_seeds_table(summary: pd.DataFrame, gap: float) -> None:
     """Per search: epochs to target / best per seed and their medians; bohb's goal."""
     seeds = sorted(summary["seed"].unique())
+    bo_recorded = bool(summary.get("recorded", pd.Series([False])).any())
     print(f"\n{len(seeds)} seeds: epochs to target (full-budget bo's best - {gap:g}) / best\n")
     print("| search | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
     print("|---" * (len(seeds) + 2) + "|")
@@ -409,7 +411,10 @@ def print_seeds_table(summary: pd.DataFrame, gap: float) -> None:
         cells = [_cell(r["to_target"], r["best"]) for _, r in rows.iterrows()]
         # "not reached" counts as more epochs than any reached: the median is the middle.
         middle = rows["to_target"].fillna(math.inf).median()
-        print(f"| {search} | {' | '.join(cells)} | {_cell(middle, rows['best'].median())} |")
+        line = f"| {search} | {' | '.join(cells)} | {_cell(middle, rows['best'].median())} |"
+        if search == "bo (full budget)" and bo_recorded:  # --bo-best: no curves to count
+            line = line.replace("not reached", "(recorded)")
+        print(line)
     bo = summary[summary["search"] == "bo (full budget)"]
     bohb = summary[summary["search"] == "bohb"]
     if len(bohb):
