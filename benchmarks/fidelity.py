@@ -20,9 +20,17 @@ Goal: pruned bo reaches the target within 1/3 of full-budget bo's epochs. With s
 target and best per seed and their medians. Goal: bohb's median epochs to target <= 1/4
 of full-budget bo's, and its best >= the target in >= 4 of 5 seeds.
 
+A trial that continues its parent's run (a promoted configuration under `--rung-schedule
+final`: `continued_from` in its summary.json) counts only the epochs it trained: its
+history's first rows are its parent's, counted with the parent. --bo-best takes full-budget
+bo's best of each seed from an earlier run instead of running bo again (its 180 epochs per
+seed); bo's own row then shows no epochs to target.
+
     python benchmarks/fidelity.py                 # 32 px, width 0.125, 9 epochs, 20 trials
     python benchmarks/fidelity.py --seeds 0 1 2 3 4 --searches bo bohb
     python benchmarks/fidelity.py --prune-settings 2:5 1:3 1:3:37
+    python benchmarks/fidelity.py --seeds 0 1 2 3 4 --searches bohb \
+        --bo-best 0.96 0.92 0.9675 0.9475 0.94   # bo's recorded bests, bo not run again
     python benchmarks/fidelity.py --tiny          # seconds: a tiny model and data set
 """
 
@@ -114,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="target = full-budget bo's best minus this (default: 0.01, 1 point)",
     )
     parser.add_argument(
+        "--bo-best",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="ACC",
+        help="full-budget bo's best validation accuracy, one per --seeds, from an earlier run "
+        "with the same settings: bo is not run, the targets are these minus --gap",
+    )
+    parser.add_argument(
         "--prune-settings",
         nargs="+",
         type=parse_setting,
@@ -161,10 +178,12 @@ def run_tuner(argv: list[str], run_dir: Path) -> float:
 def read_run(run_dir: Path) -> dict:
     """Per-trial epoch counts and validation curves, in trial order, and the tuner's best."""
     trials = pd.read_csv(run_dir / "trials.csv").sort_values("trial")
-    curves = []
+    curves, whole = [], []
     for number in trials["trial"]:
-        history = pd.read_csv(run_dir / "trials" / f"{int(number):03d}" / "history.csv")
-        curves.append(history["val_accuracy"].to_numpy(dtype=float))
+        folder = run_dir / "trials" / f"{int(number):03d}"
+        history = pd.read_csv(folder / "history.csv")
+        whole.append(history["val_accuracy"].to_numpy(dtype=float))
+        curves.append(whole[-1][continued_epochs(folder) :])
     best_file = run_dir / "best.json"  # absent when no trial completed (all pruned)
     best = json.loads(best_file.read_text())["best_val_accuracy"] if best_file.is_file() else None
     return {
@@ -173,6 +192,43 @@ def read_run(run_dir: Path) -> dict:
         "epochs": int(sum(len(c) for c in curves)),
         "best": float("nan") if best is None else float(best),
         "curves": curves,
+        # Each trial's whole run, its parent's epochs included: what the same trials cost
+        # trained from scratch (a continued run is the run from scratch, to the bit).
+        "whole_curves": whole,
+        "continued": sum(len(w) > len(c) for w, c in zip(whole, curves, strict=True)),
+    }
+
+
+def continued_epochs(trial_dir: Path) -> int:
+    """Epochs of a trial's history that its parent trained (it continued the parent's run:
+    `continued_from` in summary.json), 0 for a trial that trained from scratch."""
+    summary = trial_dir / "summary.json"
+    if not summary.is_file():
+        return 0
+    continued = json.loads(summary.read_text()).get("continued_from")
+    return int(continued["epoch"]) if continued else 0
+
+
+def recorded_bo(args, best: float) -> dict:
+    """Full-budget bo's row from its recorded best (--bo-best): no curves, no run.
+
+    Example:
+
+    >>> args = argparse.Namespace(epochs=9, init_points=3, n_iter=17)
+    >>> row = recorded_bo(args, 0.96)
+    >>> row["epochs"], row["best"], row["recorded"]
+    (180, 0.96, True)
+    """
+    trials = args.init_points + args.n_iter
+    return {
+        "label": "bo (full budget)",
+        "trials": trials,
+        "pruned": 0,
+        "epochs": trials * args.epochs,
+        "best": float(best),
+        "curves": [],
+        "wall": math.nan,
+        "recorded": True,
     }
 
 
@@ -245,10 +301,11 @@ def build_runs(args, settings, data: str, seed: int) -> list[tuple[str, str, lis
     return runs
 
 
-def run_seed(runs, out: Path, gap: float) -> list[dict]:
-    """Runs (or resumes) one seed's searches into `out`; their stats, bo's first."""
-    results = []
-    for label, name, argv_run in runs:
+def run_seed(runs, out: Path, gap: float, bo: dict | None = None) -> list[dict]:
+    """Runs (or resumes) one seed's searches into `out`; their stats, bo's first (`bo`:
+    its recorded row, and bo is not run)."""
+    results = [] if bo is None else [bo]
+    for label, name, argv_run in runs[0 if bo is None else 1 :]:
         wall = run_tuner(argv_run, out / name)
         stats = read_run(out / name)
         stats.update(label=label, wall=wall)
@@ -261,6 +318,7 @@ def run_seed(runs, out: Path, gap: float) -> list[dict]:
     target = results[0]["best"] - gap
     for stats in results:
         stats["to_target"] = epochs_to_target(stats["curves"], target)
+        stats["to_target_scratch"] = epochs_to_target(stats.get("whole_curves", []), target)
     return results
 
 
@@ -281,11 +339,22 @@ def print_seed_table(results: list[dict], gap: float) -> None:
     for stats in results:
         reached = "not reached" if stats["to_target"] is None else str(stats["to_target"])
         early = best_within(stats["curves"], int(allowed))
+        if stats.get("recorded"):
+            reached = "(recorded)"
         print(
             f"| {stats['label']} | {stats['trials']} | {stats['pruned']} | {stats['epochs']} | "
             f"{stats['best']:.4f} | {reached} | {early:.4f} | {stats['wall']:.0f} |"
         )
     print()
+    for stats in results:
+        if stats.get("continued"):
+            scratch = stats["to_target_scratch"]
+            print(
+                f"{stats['label']}: {stats['continued']} trials continued their parent's run; "
+                f"from scratch the same trials would take "
+                f"{sum(len(c) for c in stats['whole_curves'])} epochs, to target "
+                f"{'never' if scratch is None else scratch}"
+            )
     for stats in results:
         if not stats["label"].startswith("bo --prune"):
             continue
@@ -321,10 +390,11 @@ def seeds_summary(per_seed: dict[int, list[dict]], gap: float) -> pd.DataFrame:
                     "seed": seed,
                     "epochs": stats["epochs"],
                     "to_target": math.nan
-                    if stats["to_target"] is None
+                    if stats["to_target"] is None or stats.get("recorded")
                     else float(stats["to_target"]),
                     "best": stats["best"],
                     "reached": bool(stats["best"] >= target),
+                    "recorded": bool(stats.get("recorded", False)),
                 }
             )
     return pd.DataFrame(rows)
@@ -333,6 +403,7 @@ def seeds_summary(per_seed: dict[int, list[dict]], gap: float) -> pd.DataFrame:
 def print_seeds_table(summary: pd.DataFrame, gap: float) -> None:
     """Per search: epochs to target / best per seed and their medians; bohb's goal."""
     seeds = sorted(summary["seed"].unique())
+    bo_recorded = bool(summary.get("recorded", pd.Series([False])).any())
     print(f"\n{len(seeds)} seeds: epochs to target (full-budget bo's best - {gap:g}) / best\n")
     print("| search | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
     print("|---" * (len(seeds) + 2) + "|")
@@ -340,7 +411,10 @@ def print_seeds_table(summary: pd.DataFrame, gap: float) -> None:
         cells = [_cell(r["to_target"], r["best"]) for _, r in rows.iterrows()]
         # "not reached" counts as more epochs than any reached: the median is the middle.
         middle = rows["to_target"].fillna(math.inf).median()
-        print(f"| {search} | {' | '.join(cells)} | {_cell(middle, rows['best'].median())} |")
+        line = f"| {search} | {' | '.join(cells)} | {_cell(middle, rows['best'].median())} |"
+        if search == "bo (full budget)" and bo_recorded:  # --bo-best: no curves to count
+            line = line.replace("not reached", "(recorded)")
+        print(line)
     bo = summary[summary["search"] == "bo (full budget)"]
     bohb = summary[summary["search"] == "bohb"]
     if len(bohb):
@@ -383,8 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         # Inside --out, so running again into the same folder resumes with the same --data.
         data = str(make_demo(out / "demo-tiny", n_per_class=TINY["per_class"]))
+    if args.bo_best is not None and len(args.bo_best) != len(args.seeds):
+        raise SystemExit(f"--bo-best needs one value per seed ({len(args.seeds)}).")
     per_seed = {}
-    for seed in args.seeds:
+    for index, seed in enumerate(args.seeds):
         folder = out if len(args.seeds) == 1 else out / f"seed-{seed}"
         print(
             f"demo data {data}, {args.image_size} px, width {args.width:g}, batch "
@@ -392,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.n_iter} trials, seed {seed}; run directories in {folder}",
             flush=True,
         )
-        per_seed[seed] = run_seed(build_runs(args, settings, data, seed), folder, args.gap)
+        bo = None if args.bo_best is None else recorded_bo(args, args.bo_best[index])
+        per_seed[seed] = run_seed(build_runs(args, settings, data, seed), folder, args.gap, bo)
         print_seed_table(per_seed[seed], args.gap)
     summary = seeds_summary(per_seed, args.gap)
     summary.to_csv(out / "seeds.csv", index=False)

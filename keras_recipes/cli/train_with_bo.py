@@ -177,7 +177,9 @@ def _add_pruning_arguments(prune) -> None:
         choices=RUNG_SCHEDULES,
         default=None,
         help="hyperband, bohb: a rung of k epochs trains a 1cycle laid out over its k epochs "
-        "(compressed) or the first k epochs of the full budget's cycle (final) "
+        "(compressed; a promoted configuration trains again from scratch) or the first k "
+        "epochs of the full budget's cycle (final; a promoted configuration continues its "
+        "rung's run, weights and optimizer, and trains only the epochs after it) "
         f"(default: {DEFAULT_RUNG_SCHEDULE})",
     )
 

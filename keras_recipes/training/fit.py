@@ -50,6 +50,9 @@ from keras_recipes.training.run_dir import (
     resume_point,
     write_run_dir,
 )
+from keras_recipes.training.run_dir import (
+    keep_state as keep_run_state,
+)
 from keras_recipes.training.user_model import ModelSpec, user_model_builder
 
 
@@ -87,6 +90,7 @@ def train(
     jit_compile: bool = False,
     tensorboard: bool | str | Path = True,
     cache: bool | None = None,
+    keep_state: bool = False,
 ) -> TrainResult:
     """Trains `recipe` on `data` and writes the run directory.
 
@@ -140,6 +144,12 @@ def train(
         cache: bool or None. Decoded images from the store on disk (True), decoded in
             memory (False, `--no-cache`), or the store unless `$KERAS_RECIPES_NO_CACHE`
             is set (None); see `keras_recipes.data.store`.
+        keep_state: bool. When the run ends (not interrupted), keep its last checkpoint
+            in `run_dir/state` (`run_dir.keep_state`) instead of deleting it, so another
+            run can continue it: `run_dir.continue_state(run_dir, new_dir)`, then
+            `train(..., run_dir=new_dir, resume=True)` trains the epochs after it, as
+            if this run had never stopped. For a Hyperband rung cut short of the recipe's
+            epochs (`tuning.engine.rungs`). Needs `run_dir`.
 
     Returns:
         TrainResult with the history, summary and model.
@@ -178,12 +188,14 @@ def train(
         run_dir = prepare_run_dir(run_dir)
         recipe.to_toml(run_dir / "recipe.toml")  # before the first epoch: a killed run replays
     resumed = (initial_epoch, records, states)
-    own = _own_callbacks(trained, model, bundle, run_dir, resumed, tensorboard)
+    own = _own_callbacks(trained, model, bundle, run_dir, resumed, tensorboard, keep_state)
     all_callbacks = [*own.all, *callbacks]
 
     start = time.perf_counter()
     epochs = trained.training.epochs
     interrupted = _fit(model, bundle, initial_epoch, epochs, all_callbacks, own.board, verbose)
+    if keep_state and run_dir is not None and not interrupted:
+        keep_run_state(run_dir)  # at once: the checkpoint of a finished run must not linger
     history = history_frame(own.recorder.records)
     summary = {
         **summarize(trained, bundle, model, history, seed, image_size, width),
@@ -303,9 +315,10 @@ class _OwnCallbacks(NamedTuple):
     board: keras.callbacks.Callback | None
 
 
-def _own_callbacks(trained, model, bundle, run_dir, resumed, tensorboard):
+def _own_callbacks(trained, model, bundle, run_dir, resumed, tensorboard, keep_state=False):
     """Schedules, logging, early stopping, the run recorder, TensorBoard and the checkpoint,
-    with the states of a resumed run (`resumed`: epochs done, records, states) put back."""
+    with the states of a resumed run (`resumed`: epochs done, records, states) put back;
+    `keep_state`: the checkpoint is not deleted when fit() ends (train() keeps it)."""
     initial_epoch, records, states = resumed
     cfg = trained.training
     schedulers = schedule_callbacks(trained)
@@ -348,7 +361,9 @@ def _own_callbacks(trained, model, bundle, run_dir, resumed, tensorboard):
         # Keras writes the weights in place: with the previous epoch's copy kept beside
         # them, a kill mid-write resumes from that one (its run state is kept too).
         own.append(
-            keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR), double_checkpoint=True)
+            keras.callbacks.BackupAndRestore(
+                str(run_dir / BACKUP_DIR), double_checkpoint=True, delete_checkpoint=not keep_state
+            )
         )
     return _OwnCallbacks(own, recorder, meter, board)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from keras_recipes.training.result import TrainResult
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 BACKUP_DIR = "backup"
+#: Where `train(keep_state=True)` leaves a finished run's last checkpoint (`keep_state`).
+STATE_DIR = "state"
 
 
 def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -107,6 +110,75 @@ def backup_epoch(run_dir: str | Path) -> int | None:
     if not meta.exists():
         return None
     return int(json.loads(meta.read_text())["epoch"])
+
+
+def state_epoch(run_dir: str | Path) -> int | None:
+    """Epochs completed by the state a finished run kept in `run_dir/state`, or None."""
+    meta = Path(run_dir) / STATE_DIR / "training_metadata.json"
+    if not meta.exists():
+        return None
+    return int(json.loads(meta.read_text())["epoch"])
+
+
+def keep_state(run_dir: str | Path) -> None:
+    """Turns a finished run's checkpoint (`backup/`) into its kept state (`state/`).
+
+    The checkpoint is the resume point of the last completed epoch: weights, optimizer
+    state, epoch counter, history and the schedule callbacks' and dropout generators'
+    states. Renamed, not copied (one rename: a kill leaves one or the other), and under
+    another name, so the finished run does not look unfinished (`backup_epoch` is None).
+    The previous epoch's copies (`*.bkp`, kept against a kill while the weights are
+    written) go: the run ended, its last weights are whole, and the state is half the size.
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / BACKUP_DIR).is_dir():
+        drop_state(run_dir)
+        os.replace(run_dir / BACKUP_DIR, run_dir / STATE_DIR)
+        for copy in (run_dir / STATE_DIR).glob("*.bkp"):
+            copy.unlink()
+
+
+def continue_state(source: str | Path, run_dir: str | Path) -> int:
+    """Moves the state `source` kept (`keep_state`) into `run_dir` as its checkpoint, so
+    `train(..., run_dir=run_dir, resume=True)` continues that run; returns its epochs.
+
+    The same resume point as a run cut off after those epochs: the continued run trains
+    the remaining epochs of the same run (same recipe, seed and data assumed). The state
+    moves (one rename, no copy on disk): it can be continued once.
+
+    Example:
+
+    >>> import tempfile
+    >>> parent, child = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "child"
+    >>> (parent / BACKUP_DIR).mkdir()
+    >>> _ = (parent / BACKUP_DIR / "training_metadata.json").write_text('{"epoch": 3}')
+    >>> keep_state(parent)
+    >>> state_epoch(parent), backup_epoch(parent)
+    (3, None)
+    >>> continue_state(parent, child), backup_epoch(child), state_epoch(parent)
+    (3, 3, None)
+
+    Raises:
+        ConfigError: `source` keeps no state, or `run_dir` holds a checkpoint already.
+    """
+    source, run_dir = Path(source), Path(run_dir)
+    epoch = state_epoch(source)
+    if epoch is None:
+        raise ConfigError(f"{source} keeps no state to continue ({STATE_DIR}/ is missing).")
+    if (run_dir / BACKUP_DIR).exists():
+        raise ConfigError(f"{run_dir} holds a checkpoint already; resume it instead.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.replace(source / STATE_DIR, run_dir / BACKUP_DIR)
+    return epoch
+
+
+def drop_state(run_dir: str | Path) -> bool:
+    """Removes the state `run_dir` kept, if any; True when there was one."""
+    state = Path(run_dir) / STATE_DIR
+    if not state.is_dir():
+        return False
+    shutil.rmtree(state, ignore_errors=True)
+    return True
 
 
 def load_resume_point(run_dir: str | Path) -> tuple[int, list[dict], dict[str, Any]]:

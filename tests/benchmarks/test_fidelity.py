@@ -117,3 +117,30 @@ def test_seeds_table_medians_and_bohb_goal(fidelity, capsys):
     assert "| bohb | 30 / 0.9000 | 40 / 0.9100 | not reached / 0.8500 | 40 / 0.9000 |" in out
     assert "median epochs to target 40 <= 1/4 of full-budget bo's median 180 = 45: met" in out
     assert "final best >= target in 2 of 3 seeds (>= 4 of 5): NOT met" in out
+
+
+def test_a_continued_trial_counts_only_the_epochs_it_trained(fidelity, tmp_path):
+    run_dir = tmp_path / "run"
+    rows = [(1, [0.5]), (2, [0.5, 0.7, 0.9])]  # trial 2 continues trial 1 after 1 epoch
+    for number, curve in rows:
+        folder = run_dir / "trials" / f"{number:03d}"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"val_accuracy": curve}).to_csv(folder / "history.csv", index=False)
+    summary = {"continued_from": {"trial": "001", "epoch": 1}}
+    (run_dir / "trials" / "002" / "summary.json").write_text(json.dumps(summary))
+    trials = {"trial": [1, 2], "status": ["completed"] * 2}
+    pd.DataFrame(trials).to_csv(run_dir / "trials.csv", index=False)
+    stats = fidelity.read_run(run_dir)
+    assert (stats["epochs"], stats["continued"]) == (3, 1)
+    assert fidelity.epochs_to_target(stats["curves"], 0.9) == 3
+    # The same trials trained from scratch: trial 2 would train its first epoch again.
+    assert fidelity.epochs_to_target(stats["whole_curves"], 0.9) == 4
+
+
+def test_recorded_bo_bests_replace_the_bo_runs(fidelity, capsys):
+    with pytest.raises(SystemExit, match="--bo-best needs one value per seed"):
+        fidelity.main(["--seeds", "0", "1", "--bo-best", "0.9"])
+    rows = [(0, [fidelity.recorded_bo(fidelity.build_parser().parse_args([]), 0.9)])]
+    rows[0][1][0]["to_target"] = None
+    summary = fidelity.seeds_summary(dict(rows), 0.01)
+    assert summary["epochs"].tolist() == [180] and summary["to_target"].isna().all()

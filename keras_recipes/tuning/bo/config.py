@@ -65,7 +65,8 @@ class TuningConfig(SavedSettings):
         prune_warmup_epochs: int. Epochs 1..N of every trial are never pruned.
         prune_startup_trials: int. Finished trials needed before pruning starts.
         rung_schedule: str. Hyperband and bohb: a rung's 1cycle laid out over its own
-            epochs ("compressed") or the full budget's ("final"); see
+            epochs ("compressed": a promoted configuration retrains from scratch) or the
+            full budget's ("final": it continues its rung's run); see
             `keras_recipes.tuning.engine.rungs`. Other searches have no rungs.
     """
 

@@ -1,14 +1,16 @@
 """`TrainingObjective`: one trial = one `train()` run of the recipe a point stands for.
 
 The common part of both products' training objectives: the data loaded once for every
-trial, a trial cut off mid-way resumed from its checkpoint, median pruning, and each
-trial's TensorFlow memory freed after it. A product says how a point becomes a recipe
-(`recipe_for`): `train-with-bo`'s `TrainObjective` sets the learning rate and weight
-decay, `keras-recipes tune`'s `RecipeObjective` the recipe's choices.
+trial, a trial cut off mid-way resumed from its checkpoint, a promoted Hyperband
+configuration continuing its parent's run (the "final" rung schedule: `rungs`), median
+pruning, and each trial's TensorFlow memory freed after it. A product says how a point
+becomes a recipe (`recipe_for`): `train-with-bo`'s `TrainObjective` sets the learning rate
+and weight decay, `keras-recipes tune`'s `RecipeObjective` the recipe's choices.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +28,10 @@ from keras_recipes.tuning.engine.pruning import (
     DEFAULT_WARMUP_EPOCHS,
     PRUNE_RULES,
 )
-from keras_recipes.tuning.engine.rungs import DEFAULT_RUNG_SCHEDULE, RUNG_SCHEDULES
+from keras_recipes.tuning.engine.rungs import DEFAULT_RUNG_SCHEDULE, RUNG_SCHEDULES, Promotion
+
+#: In a trial folder that continues its parent's run: `{"trial": folder name, "epoch": k}`.
+CONTINUED_FILE = "continued.json"
 
 
 class TrainingObjective:
@@ -66,11 +71,16 @@ class TrainingObjective:
         rung_schedule: str. A call with `epochs` below the recipe's (a Hyperband rung):
             "compressed" lays the schedule out over those epochs, "final" over the
             recipe's and stops after `epochs` (see `keras_recipes.tuning.engine.rungs`).
+            Under "final" a rung keeps its last checkpoint, and a promoted configuration
+            (`promoted_from`) continues its parent's run instead of starting again;
+            under "compressed" it trains from scratch.
     """
 
     #: Whether a model that refuses a point's recipe (`RecipeRefused`) makes the trial
     #: "invalid" (a search over recipes) rather than failed (a search over one recipe).
     refused_is_invalid = False
+    #: `ObjectiveTuner` hands a promoted trial its parent (`promoted_from`).
+    continues_promotions = True
 
     def __init__(
         self,
@@ -133,7 +143,15 @@ class TrainingObjective:
         *,
         epochs: int | None = None,
         trial_dir: str | Path | None = None,
+        promoted_from: Promotion | None = None,
     ) -> TrialOutcome:
+        """Trains the point (for `epochs`, a rung) in `trial_dir`; its outcome.
+
+        `promoted_from`: the trial a Hyperband promotion comes from. Under the "final"
+        rung schedule, when that trial kept its state at the epochs it trained, this
+        trial continues the run from there (the parent's state moves into `trial_dir`)
+        and trains the remaining epochs only; otherwise it trains from scratch.
+        """
         from keras_recipes.training.fit import train
         from keras_recipes.training.run_dir import backup_epoch
 
@@ -148,6 +166,9 @@ class TrainingObjective:
         # A trial cut off mid-way (a killed search, now resumed) left its checkpoint in
         # trial_dir: the same trial continues from it, as train.py --resume would.
         resume = trial_dir is not None and backup_epoch(trial_dir) is not None
+        if not resume:
+            resume = self._take_over(promoted_from, trial_dir, epochs)
+        continued = _continued(trial_dir)
         pruner = self._pruner(trial_dir, resume)
         with free_trial_memory():
             try:
@@ -160,14 +181,45 @@ class TrainingObjective:
                     resume=resume,
                     callbacks=[c for c in (pruner, stop) if c is not None],
                     tensorboard=trial_log_dir(trial_dir),
+                    # A "final" rung: a higher rung of the configuration may continue it.
+                    keep_state=stop is not None and trial_dir is not None,
                 )
             except RecipeRefused:
                 if not self.refused_is_invalid:
                     raise
                 return TrialOutcome(score=math.nan, status="invalid")
-            outcome = _outcome(result.summary, pruner, trial_dir, stop)
+            outcome = _outcome(result.summary, pruner, trial_dir, stop, continued)
             del result
         return outcome
+
+    def _take_over(self, promoted_from, trial_dir, epochs) -> bool:
+        """Moves the parent's kept state into `trial_dir` when this trial continues its run
+        (the "final" schedule, the state at the parent's epochs); True when it did."""
+        from keras_recipes.training.run_dir import continue_state
+
+        if trial_dir is None:
+            return False
+        note = Path(trial_dir) / CONTINUED_FILE
+        if not self._continues(promoted_from, epochs):
+            note.unlink(missing_ok=True)  # a start from scratch continues nothing
+            return False
+        # Written first: a kill after the move still resumes as a continued trial.
+        note.parent.mkdir(parents=True, exist_ok=True)
+        parent = Path(promoted_from.trial_dir)
+        atomic.write_json(note, {"trial": parent.name, "epoch": promoted_from.epoch})
+        continue_state(parent, trial_dir)
+        return True
+
+    def _continues(self, promoted_from, epochs) -> bool:
+        """Whether a promoted trial can continue its parent's run."""
+        from keras_recipes.training.run_dir import state_epoch
+
+        if promoted_from is None or epochs is None or self.rung_schedule != "final":
+            return False  # compressed: the parent ran another cycle, not this run's start
+        # An early-stopped or diverged parent's state is at another epoch: start afresh.
+        return 0 < promoted_from.epoch < epochs and (
+            state_epoch(promoted_from.trial_dir) == promoted_from.epoch
+        )
 
     def _rung(self, params: Mapping[str, Any], epochs: int | None):
         """The recipe of a call, and the callback that ends a "final" rung (or None)."""
@@ -200,9 +252,23 @@ class TrainingObjective:
         )
 
 
-def _outcome(summary: dict[str, Any], pruner, trial_dir, stop=None) -> TrialOutcome:
+def _continued(trial_dir) -> dict[str, Any] | None:
+    """The parent a trial continues (`CONTINUED_FILE`: its folder name and epochs), or None."""
+    if trial_dir is None or not (Path(trial_dir) / CONTINUED_FILE).is_file():
+        return None
+    return json.loads((Path(trial_dir) / CONTINUED_FILE).read_text())
+
+
+def _outcome(summary: dict[str, Any], pruner, trial_dir, stop=None, continued=None):
     # train() wrote summary.json as "early_stopped"; only the objective knows why.
     rewrite = False
+    epochs_run = summary.get("epochs_run")
+    if continued is not None:
+        # The run's history and best are the configuration's whole run; the epochs this
+        # trial trained are the ones after its parent's.
+        summary["continued_from"] = continued
+        epochs_run = summary["epochs_trained"] = epochs_run - int(continued["epoch"])
+        rewrite = True
     if pruner is not None and pruner.pruned_at_epoch is not None:
         summary["status"] = "pruned"
         summary["pruned"] = pruner.decision
@@ -216,6 +282,6 @@ def _outcome(summary: dict[str, Any], pruner, trial_dir, stop=None) -> TrialOutc
     return TrialOutcome(
         score=float(summary["best_val_accuracy"]),
         best_epoch=summary.get("best_epoch"),
-        epochs_run=summary.get("epochs_run"),
+        epochs_run=epochs_run,
         status=summary["status"],
     )

@@ -1,20 +1,35 @@
 """How a Hyperband / bohb rung of `k` epochs lays out an epoch-based schedule (1cycle).
 
 keras-tuner's Hyperband hands the objective `tuner/epochs` (the rung's budget) and, for a
-promoted configuration, a new trial; the toolkit trains each rung's trial from scratch in
-its own trial folder. The schedule of that trial is laid out one of two ways:
+promoted configuration, a new trial with `tuner/trial_id` (the trial it was promoted from)
+and `tuner/initial_epoch` (that trial's epochs). Each trial has its own trial folder. The
+schedule of a rung's trial is laid out one of two ways:
 
-- "compressed": over the rung's own epochs (a whole 1cycle in `k` epochs);
+- "compressed": over the rung's own epochs (a whole 1cycle in `k` epochs). A promoted
+  configuration trains from scratch: its cycle differs from its parent's, whose weights
+  are no start of it;
 - "final": over the full budget (the recipe's epochs, Hyperband's `max_epochs`), of which
   the rung trains the first `k` epochs (`StopAfterEpoch`): every rung of a configuration
   follows the same learning-rate curve as its full-budget run, so a rung's score is that
-  run's score so far.
+  run's score so far. A rung's `k` epochs are then the first `k` of every higher rung of
+  the configuration, so a promoted configuration continues its parent's run (`Promotion`):
+  the parent kept its last checkpoint (`train(keep_state=True)`: weights, optimizer,
+  epoch, history, schedule states), the promoted trial takes it over and trains epochs
+  `k + 1 .. K` alone, the same run as from scratch (training is seeded and
+  deterministic) for `K - k` epochs instead of `K`. Its history and score are the whole
+  run's (epochs `1 .. K`, the first `k` the parent's); its `epochs_run` (trials.csv) the
+  epochs it trained itself. States nobody can promote any more are deleted
+  (`prune_states`).
 
 Schedules that do not depend on the total epochs (performance, step decays) are the same
 either way. `benchmarks/rungs.py` measures which layout ranks configurations better.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import keras
 
@@ -54,3 +69,56 @@ class StopAfterEpoch(keras.callbacks.Callback):
         if epoch + 1 >= self.epochs:
             self.model.stop_training = True
             self.stopped = True
+
+
+class Promotion(NamedTuple):
+    """A promoted trial's parent: its trial folder and the epochs it trained (Hyperband's
+    `tuner/trial_id` and `tuner/initial_epoch`), handed to an objective that continues
+    promotions (`continues_promotions`)."""
+
+    trial_dir: Path
+    epoch: int
+
+
+def rounds_left(brackets: Iterable[Mapping[str, Any]], schedule) -> set[str]:
+    """Trial ids that may still be promoted: those of a round whose next round, in a
+    bracket still open, has not all its trials yet.
+
+    `brackets` is keras-tuner's `HyperbandOracle` state (`get_state()["brackets"]`: the
+    open brackets, each `{"bracket_num", "rounds": [[{"id", "past_id"}, ...], ...]}`), and
+    `schedule` the brackets' (configurations, epochs) per round (`bohb.hyperband_schedule`;
+    bracket number `b` is `schedule[len(schedule) - 1 - b]`).
+
+    Example:
+
+    >>> schedule = [[(9, 1), (3, 3), (1, 9)], [(5, 3), (2, 9)], [(3, 9)]]
+    >>> first = [{"id": str(i), "past_id": None} for i in range(5)]
+    >>> sorted(rounds_left([{"bracket_num": 1, "rounds": [first, []]}], schedule))
+    ['0', '1', '2', '3', '4']
+    >>> second = [{"id": "5", "past_id": "2"}, {"id": "6", "past_id": "0"}]
+    >>> rounds_left([{"bracket_num": 1, "rounds": [first, second]}], schedule)
+    set()
+    """
+    alive: set[str] = set()
+    for bracket in brackets:
+        sizes = [n for n, _ in schedule[len(schedule) - 1 - int(bracket["bracket_num"])]]
+        rounds = bracket["rounds"]
+        for number in range(len(rounds) - 1):
+            if len(rounds[number + 1]) < sizes[number + 1]:
+                alive.update(str(info["id"]) for info in rounds[number])
+    return alive
+
+
+def prune_states(trial_root: Path, keep: Iterable[str], number_of) -> list[Path]:
+    """Deletes the kept states (`run_dir.STATE_DIR`) in `trial_root/<trial>` of every trial
+    not in `keep` (trial ids; `number_of(trial_id)` gives the folder's number); returns the
+    folders whose state went. A state is a checkpoint of the model and its optimizer: one
+    per trial left would fill the disk with a large model."""
+    from keras_recipes.training.run_dir import STATE_DIR, drop_state
+
+    kept = {f"{number_of(t):03d}" for t in keep}
+    dropped = []
+    for state in sorted(Path(trial_root).glob(f"*/{STATE_DIR}")):
+        if state.parent.name not in kept and drop_state(state.parent):
+            dropped.append(state.parent)
+    return dropped

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from keras_tuner.engine.base_tuner import BaseTuner
+from keras_tuner.oracles import HyperbandOracle
 
 from keras_recipes import _compat
 from keras_recipes.tuning.engine import cluster as distributed
 from keras_recipes.tuning.engine.outcome import STATUS_CODES, TrialOutcome
 from keras_recipes.tuning.engine.recorder import trial_number
+from keras_recipes.tuning.engine.rungs import Promotion, prune_states, rounds_left
 from keras_recipes.tuning.engine.space import param_value
 
 #: `objective(params, epochs=None, trial_dir=None) -> TrialOutcome | float`.
@@ -51,7 +53,9 @@ class ObjectiveTuner(BaseTuner):
     Args:
         oracle: keras_tuner.Oracle. Chooses the points.
         objective: callable. `objective(params, epochs=None, trial_dir=None)` returns a
-            TrialOutcome or a float; `epochs` comes from Hyperband's `tuner/epochs`.
+            TrialOutcome or a float; `epochs` comes from Hyperband's `tuner/epochs`. One
+            whose `continues_promotions` is true also gets `promoted_from`, a
+            `rungs.Promotion` (the parent trial's folder and epochs), in a promoted trial.
         param_names: the parameters passed to the objective (the search space's names);
             numbers arrive as floats, choices as they are (strings).
         directory: str or Path. keras-tuner's working directory.
@@ -107,10 +111,17 @@ class ObjectiveTuner(BaseTuner):
         trial_dir = None
         if self.trial_root is not None:
             trial_dir = self.trial_root / f"{trial_number(trial.trial_id):03d}"
+        extra = {}
+        promotion = self._promotion(values)
+        if promotion is not None:
+            extra["promoted_from"] = promotion
         start = time.perf_counter()
         outcome = TrialOutcome.from_value(
             self.objective(
-                params, epochs=int(epochs) if epochs is not None else None, trial_dir=trial_dir
+                params,
+                epochs=int(epochs) if epochs is not None else None,
+                trial_dir=trial_dir,
+                **extra,
             )
         )
         seconds = time.perf_counter() - start
@@ -130,6 +141,28 @@ class ObjectiveTuner(BaseTuner):
         self.results[trial.trial_id] = metrics
         return metrics
 
+    def _promotion(self, values) -> Promotion | None:
+        """The parent of a Hyperband promotion, for an objective that continues them."""
+        parent = values.get("tuner/trial_id")
+        if parent is None or self.trial_root is None:
+            return None
+        if not getattr(self.objective, "continues_promotions", False):
+            return None
+        folder = self.trial_root / f"{trial_number(parent):03d}"
+        return Promotion(folder, int(values.get("tuner/initial_epoch", 0)))
+
+    def _prune_states(self) -> None:
+        # The states kept for a promotion (`rungs.Promotion`) that no round can promote
+        # any more. A worker's oracle is the chief's, out of reach: there the states stay
+        # (those taken over move), until a single-process --resume of the run prunes them.
+        if self.trial_root is None or not isinstance(self.oracle, HyperbandOracle):
+            return
+        from keras_recipes.tuning.bo.bohb import hyperband_schedule
+
+        schedule = hyperband_schedule(self.oracle.max_epochs, self.oracle.factor)
+        alive = rounds_left(self.oracle.get_state()["brackets"], schedule)
+        prune_states(self.trial_root, alive, trial_number)
+
     def pre_create_trial(self) -> None:
         # keras-tuner asks again at once when the oracle answers IDLE (Hyperband between
         # rounds; a chief with a trial time-out while trials still run elsewhere): pause.
@@ -143,6 +176,7 @@ class ObjectiveTuner(BaseTuner):
 
     def on_trial_end(self, trial) -> None:
         super().on_trial_end(trial)
+        self._prune_states()
         if self.trial_end_callback is not None:
             self.trial_end_callback(self, trial)
 

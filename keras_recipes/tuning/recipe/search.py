@@ -181,10 +181,14 @@ class _ValidFirst:
         self.config = config
         self.objective = objective
 
-    def __call__(self, params, *, epochs=None, trial_dir=None):
+    @property
+    def continues_promotions(self) -> bool:
+        return getattr(self.objective, "continues_promotions", False)
+
+    def __call__(self, params, *, epochs=None, trial_dir=None, **promotion):
         if self.config.space.invalid_reason(self.config.recipe, params) is not None:
             return TrialOutcome(score=math.nan, status="invalid")
-        return self.objective(params, epochs=epochs, trial_dir=trial_dir)
+        return self.objective(params, epochs=epochs, trial_dir=trial_dir, **promotion)
 
 
 class _RecipeTrialRecorder(TrialRecorder):
