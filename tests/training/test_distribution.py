@@ -270,10 +270,11 @@ def test_two_workers_on_localhost_take_the_steps_of_one_device(tmp_path):
     # the steps one device takes, up to float32 summation order. (Comparing the two workers
     # alone would pass for two workers that agree on the wrong steps.) Synchronised batch
     # norm over 8-image halves amplifies the summation order: up to ~1.5e-3 seen after 6
-    # steps of this run.
+    # steps of this run (1.36e-3 relative on a weight of 31.8 with today's wheels), so the
+    # bound is twice that.
     for a, b, c in zip(chief.get_weights(), other.get_weights(), one.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-        np.testing.assert_allclose(a, c, rtol=1e-3, atol=5e-3)
+        np.testing.assert_allclose(a, c, rtol=3e-3, atol=5e-3)
     chief_history = pd.read_csv(out / "history.csv")
     one_history = pd.read_csv(alone / "history.csv")
     np.testing.assert_allclose(chief_history["loss"], one_history["loss"], rtol=5e-3)
