@@ -106,15 +106,17 @@ class RunRecorder(keras.callbacks.Callback):
 
 def backup_epoch(run_dir: str | Path) -> int | None:
     """Epochs completed by the checkpoint `BackupAndRestore` left in `run_dir`, or None."""
-    meta = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
-    if not meta.exists():
-        return None
-    return int(json.loads(meta.read_text())["epoch"])
+    return _checkpoint_epoch(Path(run_dir) / BACKUP_DIR)
 
 
 def state_epoch(run_dir: str | Path) -> int | None:
     """Epochs completed by the state a finished run kept in `run_dir/state`, or None."""
-    meta = Path(run_dir) / STATE_DIR / "training_metadata.json"
+    return _checkpoint_epoch(Path(run_dir) / STATE_DIR)
+
+
+def _checkpoint_epoch(folder: Path) -> int | None:
+    # BackupAndRestore's metadata file (listed in keras_recipes/_compat.py).
+    meta = folder / "training_metadata.json"
     if not meta.exists():
         return None
     return int(json.loads(meta.read_text())["epoch"])
