@@ -192,9 +192,9 @@ def decode_files(
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     reasons: list[str | None] = [None] * len(paths)
     rest = set(range(len(paths)))
-    for index, image in decode_fast(paths, fast_groups(paths, size) if fast else {}, size):
-        out[index] = image
-        rest.discard(index)
+    for indices, images in decode_fast(paths, fast_groups(paths, size) if fast else {}, size):
+        out[indices] = images
+        rest.difference_update(indices.tolist())
 
     def work(index: int) -> None:
         result = decode_image(Path(paths[index]), size)
@@ -259,9 +259,11 @@ def decode_fast(
 
     Runs in the calling process (TensorFlow is not fork-safe). A file TensorFlow fails on is
     left out (`ignore_errors`); the caller decodes what is not yielded with `decode_image`.
+    Batches, in whatever order the files finish: the caller's Python work is per batch.
 
     Yields:
-        (index, image): the index into `paths` and the (size, size, 3) uint8 image.
+        (indices, images): int64 indices into `paths` and their (B, size, size, 3) uint8
+        images.
     """
     if not groups:
         return
@@ -289,8 +291,7 @@ def decode_fast(
         dataset = part if dataset is None else dataset.concatenate(part)
     # Batches: one Python step per 64 images, not per image.
     dataset = dataset.ignore_errors().batch(64).prefetch(tf.data.AUTOTUNE)
-    for indices, images in dataset.as_numpy_iterator():
-        yield from zip(indices.tolist(), images, strict=True)
+    yield from dataset.as_numpy_iterator()
 
 
 def decode_image(path: Path, size: int) -> np.ndarray | str:

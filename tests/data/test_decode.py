@@ -72,8 +72,8 @@ def test_decode_files_keeps_order_and_reports_each_reason(tmp_path, write_jpeg):
     images, keep, reasons = decode_files(paths, 8, workers=2)
     assert keep.tolist() == [0, 2]
     assert reasons == [None, "unreadable", None]
-    ((_, fast),) = decode_fast([paths[2]], fast_groups([paths[2]], 8), 8)
-    assert np.array_equal(images[1], fast)
+    ((indices, fast),) = decode_fast([paths[2]], fast_groups([paths[2]], 8), 8)
+    assert indices.tolist() == [0] and np.array_equal(images[1], fast[0])
 
 
 def test_folder_path_is_unreadable(tmp_path):

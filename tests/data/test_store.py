@@ -193,12 +193,17 @@ def test_two_processes_started_together_decode_once(kaggle, tmp_path, monkeypatc
     assert results[0] == results[1]
 
 
-@pytest.mark.parametrize("damage", ["truncate", "header", "marker"])
+@pytest.mark.parametrize("damage", ["truncate", "zeroed", "header", "marker"])
 def test_a_damaged_store_is_reported_in_one_line_and_rebuilt(kaggle, damage, capsys):
     path = load_decoded(resolve_source(kaggle), SIZE).store
     if damage == "truncate":
         with open(path / IMAGES_NAME, "r+b") as handle:
             handle.truncate(1000)
+    elif damage == "zeroed":  # what a power cut before write-back leaves: the size, no pixels
+        offset = np.load(path / IMAGES_NAME, mmap_mode="r").offset
+        with open(path / IMAGES_NAME, "r+b") as handle:
+            handle.seek(offset)
+            handle.write(bytes((path / IMAGES_NAME).stat().st_size - offset))
     elif damage == "header":
         (path / HEADER_NAME).write_text("{not json")
     else:
@@ -209,6 +214,8 @@ def test_a_damaged_store_is_reported_in_one_line_and_rebuilt(kaggle, damage, cap
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "unusable" in line]
     assert len(lines) == 1 and str(path) in lines[0]
+    if damage == "zeroed":
+        assert "image 0 does not match its histogram" in lines[0]
     assert "decoding 20 images" in err
     assert np.array_equal(decoded.images, decode_source(resolve_source(kaggle), SIZE).images)
 
