@@ -265,6 +265,10 @@ def pipeline_vs_model(folder: Path, cache: Path, args: argparse.Namespace) -> di
     return {"pipeline": pipeline, "model": model_rate, "batch": batch}
 
 
+#: The module `train-with-bo` runs (the cluster run starts it with `python -m`).
+TUNING_MODULE = "keras_recipes.cli.train_with_bo"
+
+
 def cluster_run(folder: Path, cache: Path, args: argparse.Namespace) -> dict:
     """A train-with-bo chief and two workers started together on a cold store."""
     with socket.socket() as probe:
@@ -281,7 +285,7 @@ def cluster_run(folder: Path, cache: Path, args: argparse.Namespace) -> dict:
             __file__,
             "--child",
             str(args.max_steps),
-            "-mkeras_recipes.tuning.cli",
+            f"-m{TUNING_MODULE}",
         ]
         commands = [
             (base + flags, {"KERAS_RECIPES_CACHE": str(cache), "KERASTUNER_TUNER_ID": tid,

@@ -2,6 +2,7 @@
 reuses it, memory is sampled from /proc, the tables hold every figure, and each goal verdict
 follows from the figures."""
 
+import importlib
 import os
 
 import pytest
@@ -48,6 +49,12 @@ def test_each_goal_verdict_follows_from_the_figures(bench):
     assert not bench.goal_verdicts([figures()], cluster)[
         "chief + 2 workers: decoded once, within 24 GiB"
     ]
+
+
+def test_the_cluster_runs_train_with_bo_s_module(bench):
+    # Its `-m` path broke once when the CLIs moved; the cluster run itself is too slow here.
+    module = importlib.import_module(bench.TUNING_MODULE)
+    assert module.main is importlib.import_module("keras_recipes.cli").train_with_bo.main
 
 
 def test_bad_counts_are_a_usage_error(bench, capsys):
