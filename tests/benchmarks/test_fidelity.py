@@ -144,3 +144,17 @@ def test_recorded_bo_bests_replace_the_bo_runs(fidelity, capsys):
     rows[0][1][0]["to_target"] = None
     summary = fidelity.seeds_summary(dict(rows), 0.01)
     assert summary["epochs"].tolist() == [180] and summary["to_target"].isna().all()
+
+
+def test_a_float32_accuracy_equal_to_the_target_reaches_it(fidelity):
+    # 383 of 400 right is 0.9575; Keras logs it as float32 (0.95749998), and the target
+    # 0.9675 - 0.01 is a float64 0.9575: the epoch reaches the target, the one below not.
+    curves = [np.array([0.9, 382 / 400], np.float32), np.array([383 / 400], np.float32)]
+    assert fidelity.epochs_to_target(curves, 0.9675 - 0.01) == 3
+    assert fidelity.epochs_to_target(curves[:1], 0.9675 - 0.01) is None
+    summary = fidelity.seeds_summary(
+        {0: [{"label": "bo (full budget)", "epochs": 9, "to_target": 3, "best": 0.9675},
+             {"label": "bohb", "epochs": 9, "to_target": 3, "best": float(curves[1][0])}]},
+        0.01,
+    )  # fmt: skip
+    assert summary["reached"].tolist() == [True, True]
