@@ -18,10 +18,11 @@ file gives a new key and a new store, and an unchanged source never decodes agai
 A build decodes in worker processes that write their rows straight into the file, into a
 temporary folder renamed into place when complete: a killed build leaves no store that can
 be taken for complete. The pixels are not synced to disk (a store is a cache, and a
-synchronous write-back of 196 kB per image cost a third of the build's speed); what a
+synchronous write-back of 196 kB per image cost over half of the build's speed); what a
 power cut right after a build could lose, the check on open finds: it compares a few
-images with their histograms. An exclusive `fcntl.flock` on a lock file per store makes processes
-that start together (a chief and its workers) build it once: the others wait, then read it.
+images with their histograms. An exclusive `fcntl.flock` on a lock file per store makes
+processes that start together (a chief and its workers) build it once: the others wait,
+then read it.
 
 `keras-recipes cache list` shows the stores and `keras-recipes cache clear` frees them;
 `--no-cache` (or `KERAS_RECIPES_NO_CACHE=1`) decodes in memory as before.
@@ -320,8 +321,10 @@ def _spot_check(images: np.ndarray, histograms: np.ndarray, samples: int = 8) ->
     """Raises ValueError when one of `samples` images spread over the store does not have
     its stored histogram: pages lost in a power cut (they read as zeros) or overwritten.
     Costs about a millisecond."""
+    if not len(images):
+        return
     for row in np.unique(np.linspace(0, len(images) - 1, samples).astype(np.int64)):
-        if len(images) and not np.array_equal(channel_histogram(images[row]), histograms[row]):
+        if not np.array_equal(channel_histogram(images[row]), histograms[row]):
             raise ValueError(f"image {row} does not match its histogram")
 
 
@@ -471,6 +474,7 @@ def decode_into(
         Per path None (decoded into its row) or the reason it was skipped.
     """
     _allocate(folder, len(paths), size)
+    # Creates the histograms file; its rows are written below and by the Pillow workers.
     np.lib.format.open_memmap(
         folder / HISTOGRAMS_NAME, mode="w+", dtype=np.uint32, shape=(len(paths), 3, 256)
     )
@@ -496,9 +500,9 @@ def decode_into(
 def _row_writer(images_file: Path) -> Iterator:
     """`write_row(index, image)` into the allocated `.npy` file, by `os.pwrite`.
 
-    Not through a memory map: on 1,000 files at 256 px (benchmarks/scale.py's decoder
-    comparison, 2 cores) writing the rows by pwrite built at 1,627 images/s, through
-    the map at 1,532 (a page fault per 4 kB) and with the map's flush (msync) at 715.
+    Not through a memory map: on 1,000 files at 256 px on 2 cores, writing the rows by
+    pwrite built at 1,627 images/s, through the map at 1,532 (a page fault per 4 kB) and
+    with the map's flush (msync) at 715 (benchmarks/README.md, "Rerun on 2026-12-04").
     """
     offset = np.load(images_file, mmap_mode="r").offset
     handle = os.open(images_file, os.O_WRONLY)
