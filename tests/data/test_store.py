@@ -17,7 +17,7 @@ import pytest
 from keras_recipes.cli import cache as cache_cli
 from keras_recipes.data import Source, load_data, resolve_source
 from keras_recipes.data import store as store_module
-from keras_recipes.data.decode import decode_source
+from keras_recipes.data.decode import decode_files, decode_source
 from keras_recipes.data.split import channel_stats
 from keras_recipes.data.store import (
     HEADER_NAME,
@@ -86,6 +86,20 @@ def test_the_store_equals_decoding_in_memory_skips_included(messy_kaggle):
     assert np.array_equal(bundle.mean, expected[0]) and np.array_equal(bundle.std, expected[1])
     assert bundle.describe()["skipped"] == memory_bundle.describe()["skipped"]
     assert bundle.describe()["store"] == str(bundle.decoded.store)
+
+
+def test_pillow_worker_processes_write_the_rows_and_histograms_in_place(messy_kaggle, monkeypatch):
+    # Every file through Pillow, in forked workers of four files each.
+    monkeypatch.setattr(store_module, "fast_groups", lambda paths, size: {})
+    monkeypatch.setattr(store_module, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(store_module, "CHUNK", 4)
+    source = resolve_source(messy_kaggle)
+    stored = load_decoded(source, SIZE, workers=2)
+    images, keep, reasons = decode_files([p for p, _ in source.files], SIZE, fast=False)
+    assert np.array_equal(stored.images, images)
+    assert len(stored) == len(keep) and reasons.count("corrupt") == 1
+    expected = [store_module.channel_histogram(image) for image in images]
+    assert np.array_equal(stored.histograms, np.stack(expected))
 
 
 def test_a_second_load_reuses_the_store_without_decoding(kaggle, monkeypatch, capsys):
