@@ -11,7 +11,7 @@ import tensorflow as tf
 import keras_recipes.data.pipeline as pipeline
 from keras_recipes.data.decode import DecodedImages, resize_size_for
 from keras_recipes.data.heap import return_large_buffers
-from keras_recipes.data.split import Split, channel_stats, histogram_stats, stratified_split
+from keras_recipes.data.split import Split, channel_stats, moment_stats, stratified_split
 from keras_recipes.data.tta import NUM_CROPS
 from keras_recipes.errors import ConfigError, DataError
 
@@ -236,13 +236,11 @@ def build_pipelines(
         split = stratified_split(
             decoded.labels, val_fraction, test_fraction, seed, decoded.class_names
         )
-    if decoded.histograms is not None:
-        # The store's per-image histograms: the same exact figures without reading pixels.
+    if decoded.moments is not None:
+        # The store's per-image moments: the same exact figures without reading pixels.
         train_rows = np.sort(split.train)
-        histogram = np.zeros((3, 256), np.int64)
-        for start in range(0, len(train_rows), 4096):
-            histogram += decoded.histograms[train_rows[start : start + 4096]].sum(0, np.int64)
-        mean, std = histogram_stats(histogram)
+        moments = decoded.moments[train_rows].sum(0, np.int64)
+        mean, std = moment_stats(moments, len(train_rows) * decoded.size**2)
     else:
         mean, std = channel_stats(decoded.images, split.train)
     normalize = pipeline.normalizer(mean, std, preprocessing)

@@ -7,10 +7,11 @@ import os
 import struct
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -37,19 +38,22 @@ SKIP_TOO_LARGE = "too_large"
 # past a short file. A bad file is counted and skipped; anything else (a TypeError, an
 # IndexError) is a bug in the toolkit or Pillow and must surface, not count as "corrupt".
 _DECODE_ERRORS = (SyntaxError, ValueError, EOFError, struct.error)
+T = TypeVar("T")
 
-# The fast path: TensorFlow's decode + bilinear resize (what Keras's
-# image_dataset_from_directory runs) in a parallel tf.data map. On 1,000 Kaggle-like 500 x 375
-# JPEGs at 256 px Pillow's antialiased resize alone was 1.4 of its 2.5 CPU ms per image;
-# with this path the store takes 1.3-1.6 ms (Keras's loader 1.0-1.2) and builds 25,000 at
-# 738 images/s instead of 448; see benchmarks/README.md, "Decoded-image store at scale".
-# Not bit-identical to Pillow (no antialiasing): DECODE_SETTINGS in store.py says so. Only
-# files whose header says TensorFlow decodes them as Pillow would take them: baseline or
-# progressive JPEG or PNG, RGB or L, complete (JPEG ends with EOI, PNG with IEND), at most
-# MAX_IMAGE_PIXELS. Anything else, and any file TensorFlow fails on, goes to `decode_image`
-# for its pixels or skip reason.
-_FAST_MODES = {"JPEG": ("RGB", "L"), "PNG": ("RGB", "L")}
-_FAST_ENDINGS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
+# The fast path: libjpeg-turbo (through simplejpeg) decodes and OpenCV resizes bilinearly
+# without antialiasing (the geometry of Keras's image_dataset_from_directory); both release
+# the GIL, so threads decode in parallel. Per 500 x 375 JPEG at 256 px, one thread: decode
+# 0.42 CPU ms, resize 0.12, where TensorFlow's resize took 0.45 and Pillow's antialiased one
+# 0.83. The store's build takes 0.82 CPU ms per image in all, Keras's loader 0.93
+# (benchmarks/README.md, "Decoded-image store at scale"). Not bit-identical to Pillow:
+# DECODE_SETTINGS in store.py says so. Only plain files take it: YCbCr or grayscale JPEGs
+# (baseline or progressive) and RGB or L PNGs, at most MAX_IMAGE_PIXELS. Anything else
+# (CMYK, palette, 16-bit, GIF) and anything these decoders reject (truncated, corrupt) goes
+# to Pillow for its pixels or its skip reason.
+_FAST_JPEG_COLORSPACES = ("YCbCr", "Gray")
+_FAST_PNG_MODES = ("RGB", "L")
+_JPEG_START = b"\xff\xd8\xff"
+_PNG_START = b"\x89PNG\r\n\x1a\n"
 
 
 def resize_size_for(image_size: int) -> int:
@@ -80,8 +84,8 @@ class DecodedImages:
         skipped: dict. Files left out, reason -> count (names outside the pattern,
             unreadable, empty, not an image, truncated, corrupt, too large).
         skipped_examples: dict. Reason -> up to five of those paths.
-        histograms: np.ndarray or None. (N, 3, 256) per-image channel histograms (a store
-            keeps them, so the training statistics need no pass over the pixels).
+        moments: np.ndarray or None. (N, 3, 2) per-image `pixel_moments` (a store keeps
+            them, so the training statistics need no pass over the pixels).
         store: Path or None. The decoded-image store the images are memory-mapped from.
 
     Example:
@@ -101,7 +105,7 @@ class DecodedImages:
     layout: str
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
-    histograms: np.ndarray | None = field(default=None, repr=False)
+    moments: np.ndarray | None = field(default=None, repr=False)
     store: Path | None = None
 
     @property
@@ -164,19 +168,13 @@ def decode_source(source: Source, size: int, *, workers: int | None = None) -> D
 def decode_files(
     paths: Sequence[str | os.PathLike], size: int, *, workers: int | None = None, fast: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """Decodes image files; files that cannot be used are skipped.
-
-    Plain JPEGs and PNGs go through `decode_fast` (TensorFlow), the rest through
-    `decode_image` (Pillow) in a thread pool, as the store does. Pillow releases the GIL
-    while it decodes and resizes, so threads decode in parallel. JPEGs are decoded with
-    `draft` (the fast path with the same `ratio`), which lets libjpeg scale down by 1/2,
-    1/4 or 1/8 while decoding, so a 10000 x 10000 photo costs little more than a small one.
+    """Decodes image files with `decode_image` in a thread pool; unusable files are skipped.
 
     Args:
         paths: the files.
         size: int. Height and width of the output.
         workers: int or None. Threads (default: CPU count + 2, at most 16).
-        fast: bool. Plain JPEGs and PNGs through `decode_fast` (False: Pillow only, as
+        fast: bool. Plain JPEGs and PNGs through the fast path (False: Pillow only, as
             before the fast path; for benchmarks).
 
     Returns:
@@ -190,26 +188,15 @@ def decode_files(
     ((0, 8, 8, 3), ['unreadable'])
     """
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    reasons: list[str | None] = [None] * len(paths)
-    rest = set(range(len(paths)))
-    for indices, images in decode_fast(paths, fast_groups(paths, size) if fast else {}, size):
-        out[indices] = images
-        rest.difference_update(indices.tolist())
 
-    def work(index: int) -> None:
-        result = decode_image(Path(paths[index]), size)
+    def work(index: int) -> str | None:
+        result = decode_image(Path(paths[index]), size, fast=fast)
         if isinstance(result, str):
-            reasons[index] = result
-        else:
-            out[index] = result
+            return result
+        out[index] = result
+        return None
 
-    workers = workers or min(16, (os.cpu_count() or 1) + 2)
-    with warnings.catch_warnings():
-        # Images between MAX_IMAGE_PIXELS and twice that only warn; draft keeps them cheap.
-        # Above twice the limit, Pillow raises and the file is counted as too large.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(work, sorted(rest)))
+    reasons = map_decoding(work, len(paths), workers)
     keep = np.array([i for i, r in enumerate(reasons) if r is None], dtype=np.int64)
     # Compact in place: a copy of the whole array would double peak memory on big sets.
     for j, i in enumerate(keep):
@@ -218,87 +205,34 @@ def decode_files(
     return out[: len(keep)], keep, reasons
 
 
-def fast_groups(paths: Sequence[str | os.PathLike], size: int) -> dict[tuple[str, int], list[int]]:
-    """Indices of the files the fast path takes, by (format, JPEG scale-down ratio).
+def map_decoding(work: Callable[[int], T], count: int, workers: int | None = None) -> list[T]:
+    """`[work(i) for i in range(count)]` in a thread pool, with Pillow's bomb warning off.
 
-    The ratio is the one Pillow's `draft` picks (1, 2, 4 or 8: the largest that keeps both
-    sides at least `size`), so a big photo is scaled down by libjpeg while decoding.
+    Threads, not processes: libjpeg-turbo, OpenCV and Pillow release the GIL while they
+    decode and resize, and nothing but the rows and reasons needs sharing.
+
+    Example:
+
+    >>> map_decoding(lambda i: i * i, 4, workers=2)
+    [0, 1, 4, 9]
     """
-    groups: dict[tuple[str, int], list[int]] = {}
+    workers = workers or min(16, (os.cpu_count() or 1) + 2)
     with warnings.catch_warnings():
-        # Over MAX_IMAGE_PIXELS: not taken here; Pillow's path decodes it via draft or skips.
+        # Images between MAX_IMAGE_PIXELS and twice that only warn; draft keeps them cheap.
+        # Above twice the limit, Pillow raises and the file is counted as too large.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        headers = [_fast_header(Path(path)) for path in paths]
-    for index, header in enumerate(headers):
-        if header is not None:
-            kind, (width, height) = header
-            scale = min(width // size, height // size) if kind == "JPEG" else 1
-            ratio = next((r for r in (8, 4, 2) if scale >= r), 1)
-            groups.setdefault((kind, ratio), []).append(index)
-    return groups
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(work, range(count)))
 
 
-def _fast_header(path: Path) -> tuple[str, tuple[int, int]] | None:
-    """(format, size) when the fast path can take the file, else None (Pillow decodes it)."""
-    try:
-        with open(path, "rb") as handle, Image.open(handle) as image:
-            kind, mode, dims = image.format, image.mode, image.size
-            handle.seek(-len(_FAST_ENDINGS.get(kind, b"?")), os.SEEK_END)
-            ending = handle.read()
-    except (OSError, *_DECODE_ERRORS, Image.DecompressionBombError):
-        return None
-    if mode not in _FAST_MODES.get(kind, ()) or dims[0] * dims[1] > Image.MAX_IMAGE_PIXELS:
-        return None
-    return (kind, dims) if ending == _FAST_ENDINGS[kind] else None
-
-
-def decode_fast(
-    paths: Sequence[str | os.PathLike], groups: dict[tuple[str, int], list[int]], size: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Decodes and resizes the files of `fast_groups` with TensorFlow, in parallel.
-
-    Runs in the calling process (TensorFlow is not fork-safe). A file TensorFlow fails on is
-    left out (`ignore_errors`); the caller decodes what is not yielded with `decode_image`.
-    Batches, in whatever order the files finish: the caller's Python work is per batch.
-
-    Yields:
-        (indices, images): int64 indices into `paths` and their (B, size, size, 3) uint8
-        images.
-    """
-    if not groups:
-        return
-    import tensorflow as tf
-
-    def loader(kind: str, ratio: int):
-        def load(index, path):
-            data = tf.io.read_file(path)
-            if kind == "JPEG":
-                image = tf.io.decode_jpeg(data, channels=3, ratio=ratio)
-            else:
-                image = tf.io.decode_png(data, channels=3)
-            image = tf.image.resize(image, (size, size), "bilinear", antialias=False)
-            return index, tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-
-        return load
-
-    dataset = None
-    for (kind, ratio), indices in sorted(groups.items()):
-        files = [str(paths[i]) for i in indices]
-        part = tf.data.Dataset.from_tensor_slices((indices, files))
-        part = part.map(
-            loader(kind, ratio), num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
-        )
-        dataset = part if dataset is None else dataset.concatenate(part)
-    # Batches: one Python step per 64 images, not per image.
-    dataset = dataset.ignore_errors().batch(64).prefetch(tf.data.AUTOTUNE)
-    yield from dataset.as_numpy_iterator()
-
-
-def decode_image(path: Path, size: int) -> np.ndarray | str:
+def decode_image(path: Path, size: int, *, fast: bool = True) -> np.ndarray | str:
     """One file -> (size, size, 3) uint8, or the reason it cannot be used.
 
-    Reasons: "unreadable", "empty_file", "not_an_image", "truncated", "corrupt",
-    "too_large" (over twice `PIL.Image.MAX_IMAGE_PIXELS`, a decompression bomb).
+    Plain JPEGs and PNGs take the fast path (libjpeg-turbo and OpenCV, `fast=False` skips
+    it); the rest Pillow. JPEGs are scaled down by 1/2, 1/4 or 1/8 while decoding when both
+    sides stay at least `size` (Pillow's `draft`), so a 10000 x 10000 photo costs little
+    more than a small one. Reasons: "unreadable", "empty_file", "not_an_image", "truncated",
+    "corrupt", "too_large" (over twice `PIL.Image.MAX_IMAGE_PIXELS`, a decompression bomb).
 
     Example:
 
@@ -311,6 +245,10 @@ def decode_image(path: Path, size: int) -> np.ndarray | str:
         return SKIP_UNREADABLE
     if not data:
         return SKIP_EMPTY
+    if fast:
+        pixels = _decode_plain(data, size)
+        if pixels is not None:
+            return _resize_bilinear(pixels, size)
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format == "JPEG":
@@ -324,6 +262,55 @@ def decode_image(path: Path, size: int) -> np.ndarray | str:
         return SKIP_TRUNCATED if "truncated" in str(err).lower() else SKIP_CORRUPT
     except _DECODE_ERRORS:
         return SKIP_CORRUPT
+
+
+def _decode_plain(data: bytes, size: int) -> np.ndarray | None:
+    """A plain JPEG's or PNG's RGB pixels, or None for Pillow to decode (or skip) the file."""
+    if data.startswith(_JPEG_START):
+        import simplejpeg  # imported on first use: 1 ms, but only builds need it
+
+        try:
+            height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+            if colorspace not in _FAST_JPEG_COLORSPACES or height * width > Image.MAX_IMAGE_PIXELS:
+                return None
+            # As Pillow's draft: the largest of 1/8, 1/4, 1/2 that keeps both sides >= size.
+            scale = min(height // size, width // size)
+            ratio = next((r for r in (8, 4, 2) if scale >= r), 1)
+            # fastdct: libjpeg's fast integer IDCT, TensorFlow's default and so what Keras's
+            # loader sees: with it the stored pixels are within 1 level of the loader's (0.12
+            # on average; the exact IDCT moves them by up to 7), and the build's CPU per
+            # image is 0.83 ms instead of 0.96.
+            return simplejpeg.decode_jpeg(
+                data,
+                "RGB",
+                fastdct=True,
+                min_height=-(-height // ratio),
+                min_width=-(-width // ratio),
+            )
+        except ValueError:  # truncated or corrupt (strict decoding): Pillow names why
+            return None
+    if data.startswith(_PNG_START):
+        try:
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+                pixels = image.width * image.height
+                if image.mode in _FAST_PNG_MODES and pixels <= Image.MAX_IMAGE_PIXELS:
+                    return np.asarray(image.convert("RGB"))
+        except (OSError, *_DECODE_ERRORS):
+            return None
+    return None
+
+
+def _resize_bilinear(pixels: np.ndarray, size: int) -> np.ndarray:
+    import cv2  # imported on first use (66 ms)
+
+    # The decoding threads are the parallelism; OpenCV's own pool on top only oversubscribes
+    # the cores, and its threads do not survive a fork (a forked child would hang).
+    cv2.setNumThreads(1)
+    if pixels.shape[:2] == (size, size):
+        return pixels
+    # Half-pixel centres, no antialiasing: tf.image.resize's "bilinear" to within 1 level
+    # (OpenCV weighs in 11-bit fixed point).
+    return cv2.resize(pixels, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def resize_arrays(images: np.ndarray, size: int, *, workers: int | None = None) -> np.ndarray:

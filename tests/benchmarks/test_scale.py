@@ -21,7 +21,7 @@ def figures(anon_gib=1.0, warm_s=5.0, store=800.0, keras=600.0, before=300.0, pi
     decode = {
         "image_dataset_from_directory": {"img_s": keras, "cpu_ms": 2.0},
         "Pillow threads, in memory (before #13)": {"img_s": before, "cpu_ms": 2.0},
-        "store: TensorFlow fast path -> memory map": {"img_s": store, "cpu_ms": 2.0},
+        "store: libjpeg-turbo + OpenCV threads -> pwrite": {"img_s": store, "cpu_ms": 2.0},
     }
     speed = {"pipeline": pipeline, "model": 50.0, "batch": 256}
     return {"count": 100, "cold": run, "warm": run, "disk": 1, "decode": decode, "speed": speed}
@@ -83,12 +83,14 @@ def test_tiny_run_decodes_cold_reuses_warm_and_reports(bench, tmp_path, capsys):
     assert set(only["decode"]) == {
         "image_dataset_from_directory",
         "Pillow threads, in memory (before #13)",
-        "store: TensorFlow fast path -> memory map",
+        "store: libjpeg-turbo + OpenCV threads -> pwrite",
     }
+    assert only["pixels"]["files"] == 200 and 0 <= only["pixels"]["mean"] <= only["pixels"]["max"]
     assert all(r["img_s"] > 0 and r["cpu_ms"] > 0 for r in only["decode"].values())
     assert only["speed"]["pipeline"] > 0 and only["speed"]["model"] > 0
     out = capsys.readouterr().out
     assert "| 200 | image_dataset_from_directory |" in out
+    assert "the store's pixels differ from Keras's loader's by" in out
     assert "store on disk GB" in out and "met: peak RssAnon <= 3 GiB" in out
     assert not (tmp_path / "scale-benchmark").exists()  # the stores are removed
     assert len(list((tmp_path / "kaggle-like-200").glob("*.jpg"))) == 200

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_recipes.data import channel_stats, stratified_split
+from keras_recipes.data.split import pixel_moments
 from keras_recipes.errors import ConfigError, DataError
 
 LABELS = np.array([0] * 100 + [1] * 50 + [2] * 7)
@@ -96,3 +97,14 @@ def test_channel_stats_use_only_the_given_indices():
     images[2] = 255
     mean, _ = channel_stats(images, np.array([0, 1]))
     assert mean.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_pixel_moments_are_exact_integers_even_for_a_stack_of_white_images():
+    white = np.full((64, 256, 256, 3), 255, np.uint8)
+    assert pixel_moments(white).tolist() == [[64 * 65536 * 255, 64 * 65536 * 255**2]] * 3
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 33, 17, 3), dtype=np.uint8)
+    wide = images.reshape(-1, 3).astype(np.int64)
+    expected = np.stack([wide.sum(0), (wide**2).sum(0)], axis=1)
+    assert np.array_equal(pixel_moments(images), expected)
+    assert np.array_equal(pixel_moments(images[2]), pixel_moments(images[2:3]))

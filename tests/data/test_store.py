@@ -18,7 +18,7 @@ from keras_recipes.cli import cache as cache_cli
 from keras_recipes.data import Source, load_data, resolve_source
 from keras_recipes.data import store as store_module
 from keras_recipes.data.decode import decode_files, decode_source
-from keras_recipes.data.split import channel_stats
+from keras_recipes.data.split import channel_stats, pixel_moments
 from keras_recipes.data.store import (
     HEADER_NAME,
     IMAGES_NAME,
@@ -50,20 +50,15 @@ def kaggle(tmp_path, write_jpeg):
 
 
 def count_decodes(monkeypatch) -> list:
-    """Counts the files the store decodes (in this process), by either decoder."""
+    """Counts the files the store decodes (in this process)."""
     calls = []
-    real, real_fast = store_module.decode_image, store_module.decode_fast
+    real = store_module.decode_image
 
     def counted(path, size):
         calls.append(path)
         return real(path, size)
 
-    def counted_fast(paths, groups, size):
-        calls.extend(paths[i] for indices in groups.values() for i in indices)
-        return real_fast(paths, groups, size)
-
     monkeypatch.setattr(store_module, "decode_image", counted)
-    monkeypatch.setattr(store_module, "decode_fast", counted_fast)
     return calls
 
 
@@ -76,7 +71,7 @@ def test_the_store_equals_decoding_in_memory_skips_included(messy_kaggle):
     assert np.array_equal(stored.labels, memory.labels)
     assert stored.skipped == memory.skipped and stored.skipped["corrupt"] == 1
     assert stored.skipped_examples == memory.skipped_examples
-    # The statistics from the stored histograms are exactly those from the pixels.
+    # The statistics from the stored moments are exactly those from the pixels.
     bundle = load_data(messy_kaggle, image_size=14, batch_size=4, val_fraction=0.3)
     memory_bundle = load_data(
         messy_kaggle, image_size=14, batch_size=4, val_fraction=0.3, cache=False
@@ -88,18 +83,14 @@ def test_the_store_equals_decoding_in_memory_skips_included(messy_kaggle):
     assert bundle.describe()["store"] == str(bundle.decoded.store)
 
 
-def test_pillow_worker_processes_write_the_rows_and_histograms_in_place(messy_kaggle, monkeypatch):
-    # Every file through Pillow, in forked workers of four files each.
-    monkeypatch.setattr(store_module, "fast_groups", lambda paths, size: {})
-    monkeypatch.setattr(store_module, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(store_module, "CHUNK", 4)
+def test_the_decoding_threads_write_every_row_and_its_moments(messy_kaggle):
     source = resolve_source(messy_kaggle)
-    stored = load_decoded(source, SIZE, workers=2)
-    images, keep, reasons = decode_files([p for p, _ in source.files], SIZE, fast=False)
+    stored = load_decoded(source, SIZE, workers=3)
+    images, keep, reasons = decode_files([p for p, _ in source.files], SIZE, workers=1)
     assert np.array_equal(stored.images, images)
     assert len(stored) == len(keep) and reasons.count("corrupt") == 1
-    expected = [store_module.channel_histogram(image) for image in images]
-    assert np.array_equal(stored.histograms, np.stack(expected))
+    expected = [pixel_moments(image) for image in images]
+    assert np.array_equal(stored.moments, np.stack(expected))
 
 
 def test_a_second_load_reuses_the_store_without_decoding(kaggle, monkeypatch, capsys):
@@ -153,7 +144,6 @@ def slow(path, size):
     time.sleep(0.05)
     return real(path, size)
 store.decode_image = slow
-store.fast_groups = lambda paths, size: {}  # every file through the slowed decoder
 store.load_decoded(resolve_source(sys.argv[1]), 16, workers=1)
 """
 
@@ -190,8 +180,6 @@ def test_two_processes_started_together_decode_once(kaggle, tmp_path, monkeypatc
         return real(path, size)
 
     monkeypatch.setattr(store_module, "decode_image", slow_logged)
-    # Pillow only: the forked children must not run TensorFlow (not fork-safe).
-    monkeypatch.setattr(store_module, "fast_groups", lambda paths, size: {})
     context = multiprocessing.get_context("fork")  # the children inherit the patch
     children = [
         context.Process(target=_load_in_child, args=(str(kaggle), str(tmp_path / f"{i}.json")))
@@ -229,7 +217,7 @@ def test_a_damaged_store_is_reported_in_one_line_and_rebuilt(kaggle, damage, cap
     lines = [line for line in err.splitlines() if "unusable" in line]
     assert len(lines) == 1 and str(path) in lines[0]
     if damage == "zeroed":
-        assert "image 0 does not match its histogram" in lines[0]
+        assert "image 0 does not match its stored moments" in lines[0]
     assert "decoding 20 images" in err
     assert np.array_equal(decoded.images, decode_source(resolve_source(kaggle), SIZE).images)
 
