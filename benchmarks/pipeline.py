@@ -166,11 +166,9 @@ def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray, preprocessing: s
 class NaiveFeed:
     """The original code's way: all images in one float array, cropped in a Python loop.
 
-    `load` decodes the files with the loader's own decoder, so both feeds hold the same
-    pixels (one Pillow thread for the files TensorFlow's fast path does not take); each
-    epoch shuffles, then per
-    batch crops and flips every image with numpy slicing and hands the batch to
-    `train_on_batch`, as a `feed_dict` loop does.
+    `load` decodes the files with the loader's own decoder (in one thread), so both feeds
+    hold the same pixels; each epoch shuffles, then per batch crops and flips every image
+    with numpy slicing and hands the batch to `train_on_batch`, as a `feed_dict` loop does.
     """
 
     def __init__(self, model: keras.Model, bundle: DataBundle, paths: list[Path], seed: int):

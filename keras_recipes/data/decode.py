@@ -16,6 +16,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from keras_recipes.data.opencv import opencv
 from keras_recipes.data.sources import MAX_LISTED, Source
 from keras_recipes.errors import DataError
 
@@ -301,11 +302,7 @@ def _decode_plain(data: bytes, size: int) -> np.ndarray | None:
 
 
 def _resize_bilinear(pixels: np.ndarray, size: int) -> np.ndarray:
-    import cv2  # imported on first use (66 ms)
-
-    # The decoding threads are the parallelism; OpenCV's own pool on top only oversubscribes
-    # the cores, and its threads do not survive a fork (a forked child would hang).
-    cv2.setNumThreads(1)
+    cv2 = opencv()
     if pixels.shape[:2] == (size, size):
         return pixels
     # Half-pixel centres, no antialiasing: tf.image.resize's "bilinear" to within 1 level

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_recipes.data.opencv import opencv
 from keras_recipes.errors import ConfigError, DataError
 
 # Statistics are accumulated this many images at a time, so a large set needs no float copy:
@@ -198,8 +199,7 @@ def pixel_moments(images: np.ndarray) -> np.ndarray:
     >>> pixel_moments(np.full((2, 2, 3), 3, np.uint8)).tolist()
     [[12, 36], [12, 36], [12, 36]]
     """
-    import cv2  # imported on first use (66 ms)
-
+    cv2 = opencv()
     channels = images.shape[-1]
     rows = np.ascontiguousarray(images).reshape(-1, images.shape[-2], channels)
     sums = cv2.sumElems(rows)[:channels]
