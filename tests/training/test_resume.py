@@ -30,10 +30,17 @@ def args(data_dir, out):
     ]  # fmt: skip
 
 
+def _default_sigint() -> None:
+    # A suite started in the background (`cmd &` without job control) ignores SIGINT, the
+    # child inherits that, and Python then leaves Ctrl-C ignored: the run ended with exit 0.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *argv],
+        preexec_fn=_default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
