@@ -293,8 +293,8 @@ def _decode_plain(data: bytes, size: int) -> np.ndarray | None:
     if data.startswith(_PNG_START):
         try:
             with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-                pixels = image.width * image.height
-                if image.mode in _FAST_PNG_MODES and pixels <= Image.MAX_IMAGE_PIXELS:
+                area = image.width * image.height
+                if image.mode in _FAST_PNG_MODES and area <= Image.MAX_IMAGE_PIXELS:
                     return np.asarray(image.convert("RGB"))
         except (OSError, *_DECODE_ERRORS):
             return None
@@ -302,9 +302,9 @@ def _decode_plain(data: bytes, size: int) -> np.ndarray | None:
 
 
 def _resize_bilinear(pixels: np.ndarray, size: int) -> np.ndarray:
-    cv2 = opencv()
     if pixels.shape[:2] == (size, size):
         return pixels
+    cv2 = opencv()
     # Half-pixel centres, no antialiasing: tf.image.resize's "bilinear" to within 1 level
     # (OpenCV weighs in 11-bit fixed point).
     return cv2.resize(pixels, (size, size), interpolation=cv2.INTER_LINEAR)

@@ -30,22 +30,23 @@ def args(data_dir, out):
     ]  # fmt: skip
 
 
-def _default_sigint() -> None:
-    # A suite started in the background (`cmd &` without job control) ignores SIGINT, the
-    # child inherits that, and Python then leaves Ctrl-C ignored: the run ended with exit 0.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start(argv):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *argv],
-        preexec_fn=_default_sigint,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    # A suite started in the background (`cmd &` without job control) ignores SIGINT, a
+    # child inherits that, and Python then leaves Ctrl-C ignored: the run ended with exit 0.
+    # Only "ignored" survives exec, so a handler here for the moment of the start is enough
+    # (not `preexec_fn`, which is unsafe in a process with threads).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "train.py"), *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def stop_after_epoch(process, out: Path, epoch: int, sig: int) -> None:
