@@ -13,6 +13,7 @@ from typing import Any
 
 import keras_tuner
 
+from keras_recipes import _compat
 from keras_recipes.tuning.bo.oracle import BayesOptOracle
 
 
@@ -93,4 +94,6 @@ class BayesOptTuner(keras_tuner.Tuner):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
+        # Its oracle.json and trial.json are what a resumed search reads: no torn ones.
+        _compat.install_atomic_keras_tuner_saves()
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)

@@ -308,6 +308,46 @@ def test_the_oracle_runs_under_a_plain_keras_tuner_tuner(tmp_path):
     assert len(oracle.end_order) == 3 and len(oracle.optimizer.space) == 3
 
 
+def test_a_save_killed_before_its_rename_leaves_the_previous_oracle_json_whole(
+    tmp_path, monkeypatch
+):
+    # keras-tuner writes its state in place; put its own writer back (an earlier test in
+    # this process may have installed ours), so only BayesOptTuner can make it atomic.
+    import json
+    import os
+
+    from keras_tuner.src import utils
+
+    def in_place(path, obj):
+        text = json.dumps(obj)
+        with open(path, "w") as handle:
+            handle.write(text[: len(text) // 2])
+            raise KeyboardInterrupt("killed mid-write")
+
+    class Quadratic(BayesOptTuner):
+        def run_trial(self, trial, *args, **kwargs):
+            return {"score": score(trial.hyperparameters.values)}
+
+    monkeypatch.setattr(utils, "save_json", in_place)
+    tuner = Quadratic(
+        objective=MAX,
+        hyperparameters=two_d_space(),
+        max_trials=2,
+        seed=0,
+        directory=str(tmp_path),
+        project_name="p",
+    )
+    tuner.oracle.save()  # whole: the writer the tuner installed, not the in-place one
+    path = tmp_path / "p" / "oracle.json"
+    before = path.read_text()
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    tuner.oracle.tuner_ids.add("tuner0")
+    with pytest.raises(KeyboardInterrupt):
+        tuner.oracle.save()
+    assert path.read_text() == before
+    json.loads(before)
+
+
 def test_resume_of_a_search_whose_space_is_declared_in_run_trial(tmp_path):
     # No hyperparameters up front: trial 0 runs at the defaults and declares the space.
     def search(folder, stop_at=None):
