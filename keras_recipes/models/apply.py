@@ -30,6 +30,7 @@ from keras_recipes.recipes import Recipe
 _L = keras.layers
 DEPTHWISE_LAYERS = (_L.DepthwiseConv1D, _L.DepthwiseConv2D)
 SEPARABLE_LAYERS = (_L.SeparableConv1D, _L.SeparableConv2D)
+TRANSPOSE_LAYERS = (_L.Conv1DTranspose, _L.Conv2DTranspose, _L.Conv3DTranspose)
 WEIGHT_LAYERS = (
     _L.Dense,
     _L.Conv1D,
@@ -633,7 +634,8 @@ class _Rewriter:
         for prefix in _kernel_names(layer):
             config[f"{prefix}_initializer"] = type(init).from_config(init.get_config())
             config[f"{prefix}_regularizer"] = kwargs["kernel_regularizer"]
-            config[f"{prefix}_constraint"] = kwargs["kernel_constraint"]
+            if kwargs["kernel_constraint"] is not None:
+                config[f"{prefix}_constraint"] = self.layers.max_norm(unit_axes(layer, prefix))
         return config
 
     def _report_weights(self, layer, role: str, init: str, use_bias: bool) -> None:
@@ -648,6 +650,30 @@ class _Rewriter:
 def _snake(name: str) -> str:
     """GlorotUniform -> glorot_uniform, as the recipe names initializers."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def unit_axes(layer, prefix: str = "kernel") -> int | list[int]:
+    """The axes of `layer`'s kernel `prefix` that hold one unit's incoming weights: what
+    max-norm bounds (Keras's MaxNorm takes them as `axis`).
+
+    Example:
+
+    >>> import keras
+    >>> unit_axes(keras.layers.Dense(4)), unit_axes(keras.layers.Conv2D(4, 3))
+    (0, [0, 1, 2])
+    >>> unit_axes(keras.layers.Conv2DTranspose(4, 3)), unit_axes(keras.layers.DepthwiseConv2D(3))
+    ([0, 1, 3], [0, 1])
+    >>> unit_axes(keras.layers.SeparableConv2D(4, 3), "pointwise")
+    [0, 1, 2]
+    """
+    if not hasattr(layer, "kernel_size"):
+        return 0  # Dense: (inputs, units)
+    spatial = list(range(len(layer.kernel_size)))
+    if isinstance(layer, DEPTHWISE_LAYERS) or prefix == "depthwise":
+        return spatial  # (*spatial, channels, multiplier): one unit per channel and multiplier
+    if isinstance(layer, TRANSPOSE_LAYERS):
+        return [*spatial, len(spatial) + 1]  # (*spatial, filters, inputs)
+    return [*spatial, len(spatial)]  # (*spatial, inputs, filters)
 
 
 def _kernel_names(layer) -> tuple[str, ...]:

@@ -169,10 +169,15 @@ class RecipeLayers:
             return None
         return keras.regularizers.L2(reg.weight_decay / 2.0)
 
-    def max_norm(self) -> keras.constraints.Constraint | None:
-        """`regularization.max_norm` as a kernel constraint; None when it is 0."""
+    def max_norm(self, axis: int | list[int] = 0) -> keras.constraints.Constraint | None:
+        """`regularization.max_norm` as a kernel constraint; None when it is 0.
+
+        `axis`: the kernel's axes that hold one unit's incoming weights, whose norm is
+        bounded (`unit_axes`): 0 for a Dense kernel, [0, 1, 2] for a Conv2D one (Keras's
+        MaxNorm defaults to 0, which on a conv kernel bounds columns of a filter's rows).
+        """
         value = self.recipe.regularization.max_norm
-        return keras.constraints.MaxNorm(value) if value else None
+        return keras.constraints.MaxNorm(value, axis=axis) if value else None
 
     def _table(self, table_std: float | None, table_bias: float | None, name: str | None):
         if table_std is None:
@@ -242,6 +247,7 @@ class RecipeLayers:
         weights = self.weight_kwargs(
             use_bias, table_std=table_std, table_bias=table_bias, name=name
         )
+        weights["kernel_constraint"] = self.max_norm(axis=[0, 1, 2])  # each filter
         return keras.layers.Conv2D(
             filters, kernel_size, strides, padding=padding, name=name, **weights, **kwargs
         )

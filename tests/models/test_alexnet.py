@@ -171,6 +171,14 @@ def test_max_norm_constraint():
     recipe = get_recipe("relu").with_overrides(["regularization.max_norm=2.0"])
     model = alexnet(recipe, (32, 32, 3), width=0.125)
     assert model.get_layer("fc6").kernel_constraint.max_value == 2.0
+    # A conv kernel is bounded filter by filter: those above 2 are scaled to exactly 2.
+    constraint = model.get_layer("conv1").kernel_constraint
+    kernel = np.random.default_rng(0).standard_normal((3, 3, 3, 8)).astype("float32")
+    kernel[..., :4] *= 0.05  # norm about 0.26: left alone
+    bounded = np.asarray(constraint(kernel))
+    norms = np.linalg.norm(bounded.reshape(-1, 8), axis=0)
+    np.testing.assert_allclose(norms[4:], 2.0, rtol=1e-5)
+    np.testing.assert_allclose(bounded[..., :4], kernel[..., :4], rtol=1e-5)
 
 
 def test_model_saves_and_loads(tmp_path):

@@ -147,6 +147,36 @@ def test_max_norm_holds_after_a_step():
         assert norms.max() <= 0.5 + 1e-5, name
 
 
+def test_max_norm_bounds_each_unit_of_every_kind_of_kernel():
+    # A unit's incoming weights: a whole filter of a conv, one channel's (and multiplier's)
+    # window of a depthwise conv, a Dense column. Keras's default axis 0 would bound only
+    # slices of a conv filter, which then grows past the bound as a whole.
+    inputs = keras.Input((8, 8, 3))
+    x = L.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="depthwise")(x)
+    x = L.SeparableConv2D(4, 3, padding="same", name="separable")(x)
+    x = L.Conv2DTranspose(4, 3, padding="same", name="transpose")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, L.Dense(3, activation="softmax", name="out")(x))
+    recipe = get_recipe("relu").replace(regularization={"max_norm": 0.5, "weight_decay": 0.0})
+    model = apply_recipe(model, recipe)
+    model.compile(keras.optimizers.SGD(1000.0), "sparse_categorical_crossentropy")
+    images = np.random.default_rng(0).standard_normal((16, 8, 8, 3)).astype("float32")
+    model.train_on_batch(images, np.arange(16) % 3)
+    kernels = {
+        "conv": (model.get_layer("conv").kernel, (0, 1, 2)),
+        "depthwise": (model.get_layer("depthwise").kernel, (0, 1)),
+        "separable depthwise": (model.get_layer("separable").depthwise_kernel, (0, 1)),
+        "separable pointwise": (model.get_layer("separable").pointwise_kernel, (0, 1, 2)),
+        "transpose": (model.get_layer("transpose").kernel, (0, 1, 3)),
+        "out": (model.get_layer("out").kernel, (0,)),
+    }
+    for name, (kernel, axes) in kernels.items():
+        norms = np.sqrt(np.sum(np.square(kernel.numpy()), axis=axes))
+        assert norms.max() <= 0.5 + 1e-5, name
+        assert norms.max() == pytest.approx(0.5, abs=1e-5), name  # the step hit the bound
+
+
 def test_each_output_keeps_its_activation_and_takes_the_init_it_asks_for():
     inputs = keras.Input((16,))
     x = L.Dense(16, activation="tanh", name="hidden")(inputs)
