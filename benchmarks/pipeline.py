@@ -43,6 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_recipes import _compat
 from keras_recipes.data import DataBundle, load_data, resolve_source
 from keras_recipes.data.decode import decode_files
 from keras_recipes.errors import ConfigError, KerasRecipesError
@@ -345,11 +346,15 @@ def report(args: argparse.Namespace, feeds: dict[str, Feed], bundle: DataBundle)
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    determinism = _compat.op_determinism_enabled()  # process-wide: put back when done
     try:
         feeds, bundle = measure(args)
     except KerasRecipesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if not determinism:
+            _compat.disable_op_determinism()
     print(report(args, feeds, bundle))
     return 0
 

@@ -74,6 +74,13 @@ def disable_op_determinism() -> None:
     config.disable_op_determinism()
 
 
+def op_determinism_enabled() -> bool:
+    """Whether TF's op determinism is on (the public API can only turn it on)."""
+    from tensorflow.python.framework import config
+
+    return bool(config.is_op_determinism_enabled())
+
+
 # -- Keras ---------------------------------------------------------------------------------
 
 
@@ -294,6 +301,15 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
         "in the same process (tests, compare) must switch it off, or Keras drops XLA",
         "none: tf.config.experimental.enable_op_determinism has no public inverse",
         _module_attr("tensorflow.python.framework.config", "disable_op_determinism"),
+    ),
+    PrivateReach(
+        "tensorflow.python.framework.config.is_op_determinism_enabled",
+        "tensorflow",
+        "training/fit.py (train)",
+        "train() hands the process back with determinism as it found it; left on, the "
+        "caller's own model.compile(jit_compile=True) would quietly run without XLA",
+        "none: TensorFlow has no public getter for the setting",
+        _module_attr("tensorflow.python.framework.config", "is_op_determinism_enabled"),
     ),
     PrivateReach(
         "keras.src.backend.tensorflow.trainer.reduce_per_replica",

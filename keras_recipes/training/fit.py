@@ -7,6 +7,7 @@ callbacks, `fit`, the summary and test accuracy (`result`), and the run folder w
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +69,23 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.result = result
 
 
+def _restores_op_determinism(function):
+    """`function` with TensorFlow's op determinism (process-wide) set back on return to
+    what it was on entry: train() sets it for its own run, and left on it would make the
+    caller's own `model.compile(jit_compile=True)` quietly run without XLA."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        previous = _compat.op_determinism_enabled()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _set_determinism(previous)
+
+    return wrapper
+
+
+@_restores_op_determinism
 def train(
     recipe: Recipe | str,
     data: DataBundle | str | tuple = "demo",
@@ -127,7 +145,8 @@ def train(
         verbose: Keras `fit` verbosity.
         save_model: bool. Write `model.keras` into `run_dir`.
         deterministic: bool. Deterministic TF ops, so a seeded CPU run repeats exactly
-            (off under `jit_compile`: Keras runs no XLA step with determinism on).
+            (off under `jit_compile`: Keras runs no XLA step with determinism on). The
+            setting is process-wide; train() puts back the one it found when it returns.
         resume: bool. Continue the unfinished run in `run_dir` from its last completed
             epoch (weights, optimizer, schedule state and history), as if never stopped.
         distribute: str or tf.distribute.Strategy. "none", "auto", "mirrored" or

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from keras_recipes import cli
 from keras_recipes.data import load_data
@@ -218,6 +219,29 @@ def test_mixed_precision_computes_in_half_precision_and_restores_the_policy(tiny
     assert keras.config.dtype_policy().name == "float32"
     plain = train(tiny("default"), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0)
     assert plain.summary["dtype_policy"] == "float32"
+
+
+def test_train_hands_the_process_back_with_op_determinism_as_it_found_it(tiny_bundle):
+    # Determinism is process-wide; left on after a deterministic run, the caller's own
+    # compile(jit_compile=True) would quietly drop XLA (Keras's model_supports_jit).
+    from keras_recipes import _compat
+
+    def caller_compiles_with_xla():
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse", jit_compile=True)
+        return model.jit_compile
+
+    _compat.disable_op_determinism()
+    result = train(tiny("relu"), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0)
+    assert result.summary["deterministic"] is True  # on for the run
+    assert caller_compiles_with_xla() is True
+    tf.config.experimental.enable_op_determinism()
+    try:
+        train(tiny("relu"), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0, jit_compile=True)
+        assert _compat.op_determinism_enabled()  # off for the XLA run, on again after it
+        assert caller_compiles_with_xla() is False
+    finally:
+        _compat.disable_op_determinism()
 
 
 @pytest.mark.slow
