@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from keras_tuner import synchronized
 from keras_tuner.engine.base_tuner import BaseTuner
 from keras_tuner.oracles import HyperbandOracle
 
@@ -153,15 +154,19 @@ class ObjectiveTuner(BaseTuner):
 
     def _prune_states(self) -> None:
         # The states kept for a promotion (`rungs.Promotion`) that no round can promote
-        # any more. A worker's oracle is the chief's, out of reach: there the states stay
-        # (those taken over move), until a single-process --resume of the run prunes them.
+        # any more. Only the oracle knows which those are: a single process prunes after
+        # each trial, a cluster's chief at each poll (`_chief_poll`); a worker's oracle is
+        # the chief's, out of reach.
         if self.trial_root is None or not isinstance(self.oracle, HyperbandOracle):
             return
-        from keras_recipes.tuning.bo.bohb import hyperband_schedule
+        prune_states(self.trial_root, _states_needed(self.oracle), trial_number)
 
-        schedule = hyperband_schedule(self.oracle.max_epochs, self.oracle.factor)
-        alive = rounds_left(self.oracle.get_state()["brackets"], schedule)
-        prune_states(self.trial_root, alive, trial_number)
+    def _chief_poll(self) -> None:
+        """What the chief does between workers' calls: prunes spent rung states, then
+        records (`poll_callback`: the live table and trials.csv)."""
+        self._prune_states()
+        if self.poll_callback is not None:
+            self.poll_callback()
 
     def pre_create_trial(self) -> None:
         # keras-tuner asks again at once when the oracle answers IDLE (Hyperband between
@@ -185,7 +190,25 @@ class ObjectiveTuner(BaseTuner):
         if distributed.role() == "chief":
             self.save()
             distributed.serve_oracle(
-                self.oracle, on_poll=self.poll_callback, trial_timeout=self.trial_timeout
+                self.oracle, on_poll=self._chief_poll, trial_timeout=self.trial_timeout
             )
             return
         super().search(*args, **kwargs)
+
+
+@synchronized
+def _states_needed(oracle) -> set[str]:
+    """Trial ids whose kept rung state must stay: a round may still promote them, or a
+    promotion handed out has yet to take theirs over. Read under the oracle's lock
+    (`synchronized`): on a chief, the workers' calls change it from the server's thread."""
+    from keras_recipes.tuning.bo.bohb import hyperband_schedule
+
+    schedule = hyperband_schedule(oracle.max_epochs, oracle.factor)
+    alive = rounds_left(oracle.get_state()["brackets"], schedule)
+    # A promotion handed to a worker takes its parent's state over when it starts: until
+    # it ends, that state is the worker's to move, not the chief's to delete (nor while
+    # the trial of a worker presumed dead waits in the retry queue).
+    handed_out = [*oracle.ongoing_trials.values()]
+    handed_out += [oracle.trials[t] for t in _compat.retry_queue(oracle)]
+    taking_over = {t.hyperparameters.values.get("tuner/trial_id") for t in handed_out}
+    return alive | (taking_over - {None})

@@ -173,3 +173,41 @@ def test_the_tuner_hands_over_the_parent_and_prunes_spent_states(tmp_path):
     assert all(call[2] is None for call in recording.calls[:3] + recording.calls[4:])
     # Once the round above is full, no state of the round below is kept.
     assert not list((tmp_path / "trials").glob(f"*/{STATE_DIR}"))
+
+
+def test_a_chief_prunes_spent_states_but_not_one_a_worker_is_taking_over(tmp_path):
+    # A cluster: the workers run the trials; the chief's oracle alone knows which rung
+    # states no round can promote, and prunes them at each poll.
+    hps = keras_tuner.HyperParameters()
+    hps.Float("x", 0.0, 1.0)
+    oracle = HyperbandOracle(
+        objective=keras_tuner.Objective("f", "max"), max_epochs=3, hyperparameters=hps, seed=1
+    )
+    trials = tmp_path / "trials"
+    chief = ObjectiveTuner(oracle, Recording(), ["x"], directory=tmp_path, trial_root=trials)
+
+    def run_on_a_worker(trial, keeps_state):
+        folder = trials / f"{int(trial.trial_id) + 1:03d}"
+        if keeps_state:
+            (folder / STATE_DIR).mkdir(parents=True)
+        oracle.update_trial(trial.trial_id, {"f": trial.hyperparameters.values["x"]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+    def states():
+        return sorted(p.parent.name for p in trials.glob(f"*/{STATE_DIR}"))
+
+    # Bracket 1's first round: three 1-epoch rungs, each keeping its state.
+    for _ in range(3):
+        run_on_a_worker(oracle.create_trial("tuner0"), keeps_state=True)
+    chief._chief_poll()
+    assert states() == ["001", "002", "003"]  # the best may still be promoted
+    promoted = oracle.create_trial("tuner1")  # the round above is now full...
+    parent = promoted.hyperparameters.values["tuner/trial_id"]
+    chief._chief_poll()
+    # ...so two states are spent, but the promoted trial's worker has yet to take its
+    # parent's over (a chief that pruned on rounds alone would delete it under it).
+    assert states() == [f"{int(parent) + 1:03d}"]
+    run_on_a_worker(promoted, keeps_state=False)
+    chief._chief_poll()
+    assert states() == []
