@@ -422,7 +422,7 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "keras_tuner.Oracle._retry_queue",
         "keras-tuner",
-        "tuning/engine/faults.py, tuning/engine/driver.py",
+        "tuning/engine/faults.py, tuning/engine/driver.py, tuning/engine/tuner.py",
         "a dead worker's trial is handed to the next worker through keras-tuner's own "
         "retry queue; a reload must not rerun finished trials left in it",
         _NO_PUBLIC_KT,
