@@ -143,6 +143,8 @@ def run_search(
         objective_name="score",
         plan="",
     ).frame.sort_values("trial")
+    # A point seen before continues its run (Hyperband promotes a point, and the GP
+    # proposes none twice).
     trained: dict[tuple[float, ...], int] = {}
     curves = []
     for row in frame.itertuples():
@@ -156,8 +158,8 @@ def run_search(
 
 
 def summarise(results: dict[str, list[float]], seeds: int) -> list[str]:
-    """The table's rows: per method, median, quartiles and how often epochs to target hit
-    <= 45 (1/4 of full-budget bo's 180 epochs), and the goal line."""
+    """The table's rows: per method, the median and quartiles of epochs to target, how
+    often it was reached, and how often within 45 epochs (1/4 of full-budget bo's 180)."""
     lines = [
         "| search | median epochs to target | 25% | 75% | reached | <= 45 epochs |",
         "|---|---|---|---|---|---|",
