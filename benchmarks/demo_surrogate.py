@@ -143,8 +143,8 @@ def run_search(
         objective_name="score",
         plan="",
     ).frame.sort_values("trial")
-    # A point seen before continues its run (Hyperband promotes a point, and the GP
-    # proposes none twice).
+    # A point seen before continues its run: Hyperband's promotions. (A GP proposing the
+    # exact same point again would be counted as continuing too; not seen in these runs.)
     trained: dict[tuple[float, ...], int] = {}
     curves = []
     for row in frame.itertuples():
