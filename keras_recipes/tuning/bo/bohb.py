@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from keras_recipes.errors import ConfigError
 from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, make_acquisition
+from keras_recipes.tuning.engine.rungs import hyperband_schedule
 
 #: Where a new configuration came from (`BOHBOracle.proposals[trial_id]["source"]`).
 SOURCES = ("gp", "random", "no-model")
@@ -50,34 +51,6 @@ def model_budget(counts: Mapping[int, int], min_points: int) -> int | None:
     """
     enough = [budget for budget, n in counts.items() if n >= min_points]
     return max(enough) if enough else None
-
-
-def hyperband_schedule(max_epochs: int, factor: int = 3) -> list[list[tuple[int, int]]]:
-    """keras-tuner's Hyperband brackets as (configurations, epochs) per round.
-
-    The formulas of `keras_tuner.oracles.HyperbandOracle` (sizes `_get_size`, epochs
-    `_get_epochs`), in the order it runs them: the most aggressive bracket first.
-
-    Example:
-
-    >>> hyperband_schedule(9)
-    [[(9, 1), (3, 3), (1, 9)], [(5, 3), (2, 9)], [(3, 9)]]
-    """
-    brackets, epochs = 0, float(max_epochs)
-    while epochs >= 1:
-        epochs /= factor
-        brackets += 1
-    end_size = math.ceil(1 + math.log(max_epochs, factor))
-    return [
-        [
-            (
-                math.ceil(end_size / (b + 1) * factor ** (b - r)),
-                math.ceil(max_epochs / factor ** (b - r)),
-            )
-            for r in range(b + 1)
-        ]
-        for b in reversed(range(brackets))
-    ]
 
 
 class BOHBOracle(HyperbandOracle):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from keras_recipes import atomic
+from keras_recipes.tuning.engine.rungs import hyperband_schedule
 
 #: A rank correlation below this between a low budget and the top one is "does not predict".
 LOW_TAU = 0.3
@@ -151,7 +152,7 @@ def finished_brackets(frame: pd.DataFrame, schedule: Sequence[Sequence[tuple[int
 
     Args:
         frame: DataFrame. Rows of `trials.csv` with `budget` and `bracket` columns.
-        schedule: `bohb.hyperband_schedule(max_epochs, factor)`: the brackets in keras-tuner's
+        schedule: `rungs.hyperband_schedule(max_epochs, factor)`: the brackets in keras-tuner's
             order, the first one numbered `len(schedule) - 1`.
     """
     top_budget = schedule[0][-1][1]
@@ -205,8 +206,6 @@ class FidelityCheck:
         stream: TextIO | None = None,
         warn_stream: TextIO | None = None,
     ):
-        from keras_recipes.tuning.bo.bohb import hyperband_schedule
-
         self.param_names = tuple(param_names)
         self.objective_name = objective_name
         self.max_epochs = int(max_epochs)

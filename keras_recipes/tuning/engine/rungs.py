@@ -27,6 +27,7 @@ either way. `benchmarks/rungs.py` measures which layout ranks configurations bet
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,6 +37,34 @@ import keras
 #: The layouts, and the default (`benchmarks/rungs.py`, benchmarks/README.md).
 RUNG_SCHEDULES = ("compressed", "final")
 DEFAULT_RUNG_SCHEDULE = "final"
+
+
+def hyperband_schedule(max_epochs: int, factor: int = 3) -> list[list[tuple[int, int]]]:
+    """keras-tuner's Hyperband brackets as (configurations, epochs) per round.
+
+    The formulas of `keras_tuner.oracles.HyperbandOracle` (sizes `_get_size`, epochs
+    `_get_epochs`), in the order it runs them: the most aggressive bracket first.
+
+    Example:
+
+    >>> hyperband_schedule(9)
+    [[(9, 1), (3, 3), (1, 9)], [(5, 3), (2, 9)], [(3, 9)]]
+    """
+    brackets, epochs = 0, float(max_epochs)
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    end_size = math.ceil(1 + math.log(max_epochs, factor))
+    return [
+        [
+            (
+                math.ceil(end_size / (b + 1) * factor ** (b - r)),
+                math.ceil(max_epochs / factor ** (b - r)),
+            )
+            for r in range(b + 1)
+        ]
+        for b in reversed(range(brackets))
+    ]
 
 
 class StopAfterEpoch(keras.callbacks.Callback):
@@ -86,7 +115,7 @@ def rounds_left(brackets: Iterable[Mapping[str, Any]], schedule) -> set[str]:
 
     `brackets` is keras-tuner's `HyperbandOracle` state (`get_state()["brackets"]`: the
     open brackets, each `{"bracket_num", "rounds": [[{"id", "past_id"}, ...], ...]}`), and
-    `schedule` the brackets' (configurations, epochs) per round (`bohb.hyperband_schedule`;
+    `schedule` the brackets' (configurations, epochs) per round (`hyperband_schedule`;
     bracket number `b` is `schedule[len(schedule) - 1 - b]`).
 
     Example:

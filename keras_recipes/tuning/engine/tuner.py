@@ -16,7 +16,12 @@ from keras_recipes import _compat
 from keras_recipes.tuning.engine import cluster as distributed
 from keras_recipes.tuning.engine.outcome import STATUS_CODES, TrialOutcome
 from keras_recipes.tuning.engine.recorder import trial_number
-from keras_recipes.tuning.engine.rungs import Promotion, prune_states, rounds_left
+from keras_recipes.tuning.engine.rungs import (
+    Promotion,
+    hyperband_schedule,
+    prune_states,
+    rounds_left,
+)
 from keras_recipes.tuning.engine.space import param_value
 
 #: `objective(params, epochs=None, trial_dir=None) -> TrialOutcome | float`.
@@ -201,8 +206,6 @@ def _states_needed(oracle) -> set[str]:
     """Trial ids whose kept rung state must stay: a round may still promote them, or a
     promotion handed out has yet to take theirs over. Read under the oracle's lock
     (`synchronized`): on a chief, the workers' calls change it from the server's thread."""
-    from keras_recipes.tuning.bo.bohb import hyperband_schedule
-
     schedule = hyperband_schedule(oracle.max_epochs, oracle.factor)
     alive = rounds_left(oracle.get_state()["brackets"], schedule)
     # A promotion handed to a worker takes its parent's state over when it starts: until
