@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fidelity import epochs_to_target  # the same accounting as the real runs
+from multifidelity import drive  # the same engine as the synthetic benchmark
 
 CURVES = Path(__file__).resolve().parent / "data" / "demo_curves.csv"
 PARAMS = ("log10_learning_rate", "log10_weight_decay")
@@ -117,10 +118,8 @@ def run_search(
     import keras_tuner
 
     from keras_recipes.tuning.bo.bohb import BOHBOracle
-    from keras_recipes.tuning.bo.search import drive_search
     from keras_recipes.tuning.bo.searches import build_oracle
     from keras_recipes.tuning.bo.space import SearchSpace
-    from keras_recipes.tuning.engine.recorder import TrialRecorder
 
     space = SearchSpace.from_mapping(BOUNDS)
     objective = keras_tuner.Objective("score", "max")
@@ -130,19 +129,7 @@ def run_search(
         oracle, _ = build_oracle(
             method, space, objective, init_points=3, n_iter=17, seed=seed, max_epochs=EPOCHS
         )
-    workdir.mkdir(parents=True)
-    recorder = TrialRecorder(space, "score", workdir, None, epochs=False, brackets=True)
-    frame = drive_search(
-        oracle,
-        surrogate,
-        recorder,
-        workdir,
-        role="single",
-        resume=False,
-        param_names=space.names,
-        objective_name="score",
-        plan="",
-    ).frame.sort_values("trial")
+    frame = drive(oracle, surrogate, space, workdir)
     # A point seen before continues its run: Hyperband's promotions. (A GP proposing the
     # exact same point again would be counted as continuing too; not seen in these runs.)
     trained: dict[tuple[float, ...], int] = {}

@@ -114,14 +114,34 @@ class Run:
         return self.truths[max(scored, key=lambda i: self.scores[i])]
 
 
+def drive(oracle, objective, space, workdir: Path):
+    """The trials of `oracle` on `objective(params, epochs=...)` (a "score" to maximise),
+    run by `drive_search` in one process as `train-with-bo` runs them; trials.csv's frame,
+    in trial order. Shared with `demo_surrogate.py`."""
+    from keras_recipes.tuning.bo.search import drive_search
+    from keras_recipes.tuning.engine.recorder import TrialRecorder
+
+    workdir.mkdir(parents=True)
+    recorder = TrialRecorder(space, "score", workdir, None, epochs=False, brackets=True)
+    return drive_search(
+        oracle,
+        objective,
+        recorder,
+        workdir,
+        role="single",
+        resume=False,
+        param_names=space.names,
+        objective_name="score",
+        plan="",
+    ).frame.sort_values("trial")
+
+
 def run_search(method: str, seed: int, max_epochs: int, evaluations: int, workdir: Path) -> Run:
     """`method` through `build_oracle` and `drive_search`, as `train-with-bo` runs it."""
     import keras_tuner
 
-    from keras_recipes.tuning.bo.search import drive_search
     from keras_recipes.tuning.bo.searches import build_oracle
     from keras_recipes.tuning.bo.space import SearchSpace
-    from keras_recipes.tuning.engine.recorder import TrialRecorder
 
     space = SearchSpace.from_mapping(BOUNDS)
     init_points = 3 if method == "bo" else 1
@@ -134,20 +154,8 @@ def run_search(method: str, seed: int, max_epochs: int, evaluations: int, workdi
         seed=seed,
         max_epochs=max_epochs,
     )
-    workdir.mkdir(parents=True)
-    recorder = TrialRecorder(space, "score", workdir, None, epochs=False, brackets=True)
     start = time.perf_counter()
-    frame = drive_search(
-        oracle,
-        NoisyBranin(max_epochs, seed),
-        recorder,
-        workdir,
-        role="single",
-        resume=False,
-        param_names=space.names,
-        objective_name="score",
-        plan="",
-    ).frame.sort_values("trial")
+    frame = drive(oracle, NoisyBranin(max_epochs, seed), space, workdir)
     seconds = time.perf_counter() - start
     costs = frame["budget"].fillna(max_epochs).astype(int).tolist()
     truths = [branin_mf(a, b, 1.0) for a, b in zip(frame["x1"], frame["x2"], strict=True)]
