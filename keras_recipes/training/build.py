@@ -80,13 +80,17 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Op
     raise AssertionError(f"unhandled optimizer {name!r}")  # validation lists every name
 
 
-def schedule_callbacks(recipe: Recipe) -> list[keras.callbacks.Callback]:
-    """The callbacks that run 1cycle or performance scheduling (none for the others)."""
+def schedule_callbacks(recipe: Recipe, steps_per_epoch: int) -> list[keras.callbacks.Callback]:
+    """The callbacks that run 1cycle or performance scheduling (none for the others).
+
+    The 1cycle spans the recipe's epochs, not fit()'s: a run that stops at an earlier epoch
+    (`train(until_epoch=...)`) trains the start of the same cycle."""
     sched = recipe.schedule
     if sched.name == "1cycle":
         return [
             OneCycleScheduler(
                 recipe.optimizer.learning_rate,
+                total_steps=recipe.training.epochs * steps_per_epoch,
                 pct_start=sched.pct_start,
                 div_factor=sched.div_factor,
                 final_div_factor=sched.final_div_factor,

@@ -109,6 +109,7 @@ def train(
     tensorboard: bool | str | Path = True,
     cache: bool | None = None,
     keep_state: bool = False,
+    until_epoch: int | None = None,
 ) -> TrainResult:
     """Trains `recipe` on `data` and writes the run directory.
 
@@ -169,6 +170,10 @@ def train(
             `train(..., run_dir=new_dir, resume=True)` trains the epochs after it, as
             if this run had never stopped. For a Hyperband rung cut short of the recipe's
             epochs (`tuning.engine.rungs`). Needs `run_dir`.
+        until_epoch: int or None. Stop after this epoch (1-based) of the recipe's epochs,
+            whose schedule stays laid out over all of them: the start of the full run (a
+            Hyperband rung under the "final" schedule). A resumed run already there trains
+            no more. The run is "completed" when it gets there. None: all the epochs.
 
     Returns:
         TrainResult with the history, summary and model.
@@ -197,6 +202,7 @@ def train(
     builder = _builder_for(model, model_builder, width, seed, image_size)  # before the data
     # `recipe` stays the user's (it is what recipe.toml records); `trained` is what runs.
     trained, replicas = scale_for_replicas(recipe, strategy.num_replicas_in_sync, batch_per_replica)
+    last_epoch = _last_epoch(until_epoch, trained.training.epochs)
     initial_epoch, records, states = resume_point(run_dir, resume)
     keras.utils.set_random_seed(seed)
     deterministic = _set_determinism(deterministic and not jit_compile)
@@ -211,16 +217,17 @@ def train(
     all_callbacks = [*own.all, *callbacks]
 
     start = time.perf_counter()
-    epochs = trained.training.epochs
-    interrupted = _fit(model, bundle, initial_epoch, epochs, all_callbacks, own.board, verbose)
+    interrupted = _fit(model, bundle, initial_epoch, last_epoch, all_callbacks, own.board, verbose)
     if keep_state and run_dir is not None and not interrupted:
         keep_run_state(run_dir)  # at once: the checkpoint of a finished run must not linger
     history = history_frame(own.recorder.records)
     summary = {
         **summarize(trained, bundle, model, history, seed, image_size, width),
         **_how_it_ran(own.meter, strategy, replicas, model, deterministic),
-        "status": "interrupted" if interrupted else run_status(history, epochs),
+        "status": "interrupted" if interrupted else run_status(history, last_epoch),
     }
+    if until_epoch is not None:
+        summary["until_epoch"] = until_epoch
     if initial_epoch:
         summary["resumed_at_epoch"] = initial_epoch
     if summary["status"] not in ("diverged", "interrupted"):
@@ -234,6 +241,22 @@ def train(
     if interrupted:
         raise TrainingInterrupted(result)
     return result
+
+
+def _last_epoch(until_epoch: int | None, epochs: int) -> int:
+    """The epoch fit() ends at: `until_epoch` (checked) or the recipe's `epochs`."""
+    if until_epoch is None:
+        return epochs
+    if (
+        isinstance(until_epoch, bool)
+        or not isinstance(until_epoch, int)
+        or not (1 <= until_epoch <= epochs)
+    ):
+        raise ConfigError(
+            f"until_epoch must be an integer in 1..{epochs} (the recipe's epochs); "
+            f"got {until_epoch!r}."
+        )
+    return until_epoch
 
 
 def _worker_folders(strategy, run_dir, tensorboard):
@@ -340,7 +363,7 @@ def _own_callbacks(trained, model, bundle, run_dir, resumed, tensorboard, keep_s
     `keep_state`: the checkpoint is not deleted when fit() ends (train() keeps it)."""
     initial_epoch, records, states = resumed
     cfg = trained.training
-    schedulers = schedule_callbacks(trained)
+    schedulers = schedule_callbacks(trained, bundle.steps_per_epoch)
     stateful = {type(cb).__name__: cb for cb in schedulers}
     stopper = None
     if cfg.early_stopping_patience:

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from keras_recipes import cli
 from keras_recipes.data import load_data
+from keras_recipes.errors import ConfigError
 from keras_recipes.models import alexnet
 from keras_recipes.recipes import get_recipe, list_recipes
 from keras_recipes.training.fit import train
@@ -128,6 +129,41 @@ def test_one_cycle_recipe_ends_at_the_minimum_rate(tiny_bundle):
     result = train(tiny("selu", epochs=2), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0)
     lr = get_recipe("selu").optimizer.learning_rate
     assert result.history["learning_rate"].iloc[-1] == pytest.approx(lr / 25 / 1e4, rel=1e-5)
+
+
+def test_until_epoch_trains_the_start_of_the_recipes_cycle(tiny_bundle, tmp_path):
+    whole = train(tiny("selu", epochs=3), tiny_bundle, image_size=SIZE, width=WIDTH, verbose=0)
+    start = train(
+        tiny("selu", epochs=3),
+        tiny_bundle,
+        image_size=SIZE,
+        width=WIDTH,
+        verbose=0,
+        run_dir=tmp_path,
+        until_epoch=2,
+    )
+    # The same 3-epoch cycle, cut after epoch 2 (not a 2-epoch cycle): the same run so far.
+    pd.testing.assert_frame_equal(start.history, whole.history.head(2), check_exact=True)
+    assert whole.history["learning_rate"].iloc[1] > 10 * whole.history["learning_rate"].iloc[2]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["status"], summary["until_epoch"], summary["epochs_run"]) == ("completed", 2, 2)
+
+
+@pytest.mark.parametrize("until_epoch", [0, 4, True, 2.0])
+def test_until_epoch_outside_the_recipes_epochs_is_refused(tiny_bundle, tmp_path, until_epoch):
+    message = (
+        rf"until_epoch must be an integer in 1\.\.3 \(the recipe's epochs\); got {until_epoch!r}\."
+    )
+    with pytest.raises(ConfigError, match=message):
+        train(
+            tiny("selu", epochs=3),
+            tiny_bundle,
+            image_size=SIZE,
+            width=WIDTH,
+            run_dir=tmp_path / "run",
+            until_epoch=until_epoch,
+        )
+    assert not (tmp_path / "run").exists()
 
 
 def test_diverged_training_stops_and_keeps_its_artefacts(tiny_bundle, tmp_path):

@@ -156,7 +156,7 @@ class TrainingObjective:
         from keras_recipes.training.run_dir import backup_epoch
 
         try:
-            recipe, stop = self._rung(params, epochs)
+            recipe, until_epoch = self._rung(params, epochs)
         except ConfigError:
             # A combination the recipe validation forbids is never trained. The reason is
             # not carried here (keras-tuner's metrics are numbers only): it is recomputed
@@ -179,16 +179,17 @@ class TrainingObjective:
                     verbose=0,
                     save_model=self.save_model,
                     resume=resume,
-                    callbacks=[c for c in (pruner, stop) if c is not None],
+                    callbacks=[pruner] if pruner is not None else [],
                     tensorboard=trial_log_dir(trial_dir),
+                    until_epoch=until_epoch,
                     # A "final" rung: a higher rung of the configuration may continue it.
-                    keep_state=stop is not None and trial_dir is not None,
+                    keep_state=until_epoch is not None and trial_dir is not None,
                 )
             except RecipeRefused:
                 if not self.refused_is_invalid:
                     raise
                 return TrialOutcome(score=math.nan, status="invalid")
-            outcome = _outcome(result.summary, pruner, trial_dir, stop, continued)
+            outcome = _outcome(result.summary, pruner, trial_dir, continued)
             del result
         return outcome
 
@@ -222,13 +223,12 @@ class TrainingObjective:
         )
 
     def _rung(self, params: Mapping[str, Any], epochs: int | None):
-        """The recipe of a call, and the callback that ends a "final" rung (or None)."""
-        from keras_recipes.tuning.engine.rungs import StopAfterEpoch
-
+        """The recipe of a call, and the epoch a "final" rung stops at (`train`'s
+        `until_epoch`; None: the recipe's epochs)."""
         if self.rung_schedule == "final" and epochs is not None:
             recipe = self.recipe_for(params)
             if epochs < recipe.training.epochs:
-                return recipe, StopAfterEpoch(epochs)
+                return recipe, epochs
         return self.recipe_for(params, epochs), None
 
     def _pruner(self, trial_dir: str | Path | None, resume: bool):
@@ -259,8 +259,8 @@ def _continued(trial_dir) -> dict[str, Any] | None:
     return json.loads((Path(trial_dir) / CONTINUED_FILE).read_text())
 
 
-def _outcome(summary: dict[str, Any], pruner, trial_dir, stop=None, continued=None):
-    # train() wrote summary.json as "early_stopped"; only the objective knows why.
+def _outcome(summary: dict[str, Any], pruner, trial_dir, continued=None):
+    # train() wrote summary.json; only the objective knows a continued or pruned trial.
     rewrite = False
     epochs_run = summary.get("epochs_run")
     if continued is not None:
@@ -272,10 +272,6 @@ def _outcome(summary: dict[str, Any], pruner, trial_dir, stop=None, continued=No
     if pruner is not None and pruner.pruned_at_epoch is not None:
         summary["status"] = "pruned"
         summary["pruned"] = pruner.decision
-        rewrite = True
-    elif stop is not None and stop.stopped and summary["status"] == "early_stopped":
-        summary["status"] = "completed"  # the rung's epochs, as asked
-        summary["rung_epochs"] = stop.epochs
         rewrite = True
     if rewrite and trial_dir is not None:
         atomic.write_json(Path(trial_dir) / "summary.json", summary, indent=2, default=str)

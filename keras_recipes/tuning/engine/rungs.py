@@ -9,7 +9,7 @@ schedule of a rung's trial is laid out one of two ways:
   configuration trains from scratch: its cycle differs from its parent's, whose weights
   are no start of it;
 - "final": over the full budget (the recipe's epochs, Hyperband's `max_epochs`), of which
-  the rung trains the first `k` epochs (`StopAfterEpoch`): every rung of a configuration
+  the rung trains the first `k` epochs (`train(until_epoch=k)`): every rung of a configuration
   follows the same learning-rate curve as its full-budget run, so a rung's score is that
   run's score so far. A rung's `k` epochs are then the first `k` of every higher rung of
   the configuration, so a promoted configuration continues its parent's run (`Promotion`):
@@ -31,8 +31,6 @@ import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import keras
 
 #: The layouts, and the default (`benchmarks/rungs.py`, benchmarks/README.md).
 RUNG_SCHEDULES = ("compressed", "final")
@@ -65,39 +63,6 @@ def hyperband_schedule(max_epochs: int, factor: int = 3) -> list[list[tuple[int,
         ]
         for b in reversed(range(brackets))
     ]
-
-
-class StopAfterEpoch(keras.callbacks.Callback):
-    """Stops `model.fit` at the end of epoch `epochs` (1-based), counted from epoch 0 even
-    when the fit resumes at a later `initial_epoch`.
-
-    Example:
-
-    >>> import numpy as np
-    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    >>> model.compile("sgd", "mse")
-    >>> history = model.fit(np.zeros((4, 2)), np.zeros(4), epochs=9, verbose=0,
-    ...                     callbacks=[StopAfterEpoch(3)])
-    >>> len(history.epoch)
-    3
-
-    Args:
-        epochs: int. The last epoch to train (>= 1).
-    """
-
-    def __init__(self, epochs: int):
-        super().__init__()
-        if int(epochs) != epochs or epochs < 1:
-            raise ValueError(
-                f"Argument `epochs` must be an integer >= 1. Received: epochs={epochs}"
-            )
-        self.epochs = int(epochs)
-        self.stopped = False
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if epoch + 1 >= self.epochs:
-            self.model.stop_training = True
-            self.stopped = True
 
 
 class Promotion(NamedTuple):

@@ -13,6 +13,7 @@ import pytest
 from keras_tuner.oracles import HyperbandOracle
 
 from keras_recipes.recipes import get_recipe
+from keras_recipes.training import fit
 from keras_recipes.training.run_dir import BACKUP_DIR, STATE_DIR, backup_epoch, state_epoch
 from keras_recipes.tuning.bo.objective import TrainObjective
 from keras_recipes.tuning.engine.objective import CONTINUED_FILE
@@ -91,6 +92,16 @@ class KillAt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+def kill_at(monkeypatch, epoch: int) -> None:
+    """Every train() the objective calls is killed after `epoch` (`KillAt`)."""
+    real = fit.train
+
+    def killed(**settings):
+        return real(**{**settings, "callbacks": [*settings["callbacks"], KillAt(epoch)]})
+
+    monkeypatch.setattr(fit, "train", killed)
+
+
 @pytest.mark.slow
 def test_a_continued_trial_killed_and_resumed_is_the_same_run(runs, tmp_path, monkeypatch):
     root, _ = runs
@@ -101,9 +112,8 @@ def test_a_continued_trial_killed_and_resumed_is_the_same_run(runs, tmp_path, mo
     assert train._take_over(promotion, tmp_path / "002", 3)
     assert backup_epoch(tmp_path / "002") == 1 and state_epoch(tmp_path / "001") is None
     # Resumed, then killed after its epoch 2 (the first it trains itself).
-    rung = train._rung
-    monkeypatch.setattr(train, "_rung", lambda params, epochs: (rung(params, epochs)[0], KillAt(2)))
-    with pytest.raises(KeyboardInterrupt):
+    kill_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt, match="training interrupted"):
         train(POINT, epochs=3, trial_dir=tmp_path / "002", promoted_from=promotion)
     assert backup_epoch(tmp_path / "002") == 2
     monkeypatch.undo()
@@ -111,6 +121,27 @@ def test_a_continued_trial_killed_and_resumed_is_the_same_run(runs, tmp_path, mo
     outcome = train(POINT, epochs=3, trial_dir=tmp_path / "002", promoted_from=promotion)
     assert outcome.epochs_run == 2  # epochs 2 and 3, across the kill
     pd.testing.assert_frame_equal(history(tmp_path / "002"), history(root / "000"))
+
+
+@pytest.mark.slow
+def test_a_rung_killed_after_its_last_epoch_trains_no_more_on_resume(runs, tmp_path, monkeypatch):
+    root, outcomes = runs
+    train = objective()
+    # A 1-epoch rung killed after its epoch's checkpoint, before its summary.
+    kill_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt, match="training interrupted"):
+        train(POINT, epochs=1, trial_dir=tmp_path / "001")
+    assert backup_epoch(tmp_path / "001") == 1
+    monkeypatch.undo()
+    # Resumed: nothing left to train; the rung is its one epoch, state kept for promotion.
+    outcome = train(POINT, epochs=1, trial_dir=tmp_path / "001")
+    assert (outcome.status, outcome.epochs_run, outcome.score) == (
+        "completed",
+        1,
+        outcomes["rung"].score,
+    )
+    pd.testing.assert_frame_equal(history(tmp_path / "001"), history(root / "000").head(1))
+    assert state_epoch(tmp_path / "001") == 1 and backup_epoch(tmp_path / "001") is None
 
 
 def test_compressed_and_mismatched_parents_train_from_scratch(tmp_path):
