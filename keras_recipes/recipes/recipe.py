@@ -29,6 +29,7 @@ from keras_recipes.recipes.sections import (
     ScheduleSection,
     TrainingSection,
 )
+from keras_recipes.recipes.validation import validate
 
 SECTIONS: dict[str, type] = {
     "init": InitSection,
@@ -89,9 +90,6 @@ class Recipe:
                     f"{', '.join(valid)}.{closest(key, valid)}"
                 )
         recipe = cls(**kwargs)
-        # Imported here: validation imports Recipe for its type hints.
-        from keras_recipes.recipes.validation import validate
-
         validate(recipe)
         return recipe
 
