@@ -12,7 +12,6 @@ at 224 px on 2 CPU cores.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -21,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
+from docparser import parser_from_doc
 
 from keras_recipes.models import apply_recipe
 
@@ -48,7 +48,7 @@ def measure(model: keras.Model, recipes: list[str], runs: int) -> dict[str, list
 
 
 def main(argv=None) -> dict[str, list[float]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--model", choices=MODELS, default="ResNet50", help="(default: ResNet50)")
     parser.add_argument("--size", type=int, default=224, help="input pixels (default: 224)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs each (default: 5)")

@@ -12,9 +12,7 @@ baseline's, and the median is printed beside it.
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import random
 import statistics
 import time
@@ -24,23 +22,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from docparser import parser_from_doc
+from machine import cpu_model
 
 from keras_recipes.callbacks import OneCycleScheduler, PerformanceScheduler
 from keras_recipes.models import alexnet
 from keras_recipes.optimizers import SGD
 from keras_recipes.recipes import get_recipe
-
-
-def cpu_model() -> str:
-    """The processor's name from /proc/cpuinfo (Linux), else what platform knows."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_model(jit_compile: bool) -> keras.Model:
@@ -55,7 +43,7 @@ def make_model(jit_compile: bool) -> keras.Model:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--rounds", type=int, default=30, help="timed rounds (default: 30)")
     parser.add_argument("--steps", type=int, default=30, help="batches per fit (default: 30)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")

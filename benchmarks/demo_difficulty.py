@@ -10,7 +10,6 @@ Prints the generation time, then one line per model: best and final validation a
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -20,6 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras
 import tensorflow as tf
+from docparser import parser_from_doc
 
 from keras_recipes.data import load_data, make_demo
 from keras_recipes.recipes import get_recipe
@@ -66,7 +66,7 @@ def fit(model: keras.Model, train, val, epochs: int, lr: float, steps_per_epoch=
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--epochs-linear", type=int, default=20, help="(default: 20)")
     parser.add_argument("--epochs-cnn", type=int, default=10, help="(default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="split, shuffle and init (default: 0)")

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pandas as pd
+from docparser import parser_from_doc
 
 #: --tiny: a demo subset and a model small enough for a test to run all searches in seconds.
 TINY = {
@@ -90,11 +91,7 @@ def parse_setting(text: str) -> tuple[int, int, int | None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].replace("\n", " "),
-        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--epochs", type=int, default=9, help="epochs per trial (default: 9)")
     parser.add_argument("--image-size", type=int, default=32, help="crop size (default: 32)")
     parser.add_argument("--width", type=float, default=0.125, help="AlexNet width (0.125)")

@@ -15,11 +15,9 @@ Goal: mixed precision + XLA >= 2x float32 on a GPU.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import statistics
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from docparser import parser_from_doc
+from machine import cpu_model
 
 from keras_recipes.models import alexnet, check_image_size
 from keras_recipes.recipes import get_recipe
@@ -46,9 +46,6 @@ def device_name() -> str:
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"{len(gpus)} x {details.get('device_name', gpus[0].name)}"
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from callbacks import cpu_model
-
     return f"CPU only: {cpu_model()}, {os.cpu_count()} cores"
 
 
@@ -68,9 +65,7 @@ def build(image_size: int, width: float, batch_size: int, policy: str, jit: bool
 
 
 def main(argv=None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--image-size", type=int, default=227, help="(default: 227)")
     parser.add_argument("--width", type=float, default=1.0, help="(default: 1.0)")
     parser.add_argument("--batch-size", type=int, default=256, help="(default: 256)")

@@ -12,7 +12,6 @@ same order as the real set's, so reading and decoding cost what they would on it
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from docparser import parser_from_doc
 from PIL import Image, ImageDraw
 
 JPEG_QUALITY = 90
@@ -134,7 +134,7 @@ def link_subset(source: Path, folder: Path, count: int) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: the number of images and, optionally, the folder."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument("count", type=int)
     parser.add_argument("--folder", type=Path, default=None)
     parser.add_argument("--processes", type=int, default=None)

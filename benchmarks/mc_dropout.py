@@ -20,7 +20,6 @@ run's training wall time, whose validations are MC for the MC run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -30,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np
+from docparser import parser_from_doc
 
 from keras_recipes.data import load_data, make_demo
 from keras_recipes.models import alexnet
@@ -148,7 +148,7 @@ def report(rows: list[dict], passes: int) -> None:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: 3)")
     parser.add_argument("--epochs", type=int, default=15, help="(default: 15)")
     parser.add_argument("--passes", type=int, default=10, help="MC passes T (default: 10)")

@@ -41,6 +41,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from docparser import parser_from_doc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -218,11 +219,7 @@ def goals(runs: dict[str, list[Run]], checkpoints: Sequence[int], max_epochs: in
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].replace("\n", " "),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default: 10)")
     parser.add_argument(
         "--max-epochs", type=int, default=27, help="the full budget, factor 3 (default: 27)"

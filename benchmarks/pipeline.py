@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
@@ -42,6 +41,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 import tensorflow as tf
+from docparser import parser_from_doc
+from machine import cpu_model
 
 from keras_recipes import _compat
 from keras_recipes.data import DataBundle, load_data, resolve_source
@@ -73,22 +74,8 @@ class Feed:
     cpu_seconds: list[float] = field(default_factory=list)
 
 
-def cpu_model() -> str:
-    """The processor's name from /proc/cpuinfo (Linux), else what platform knows."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].replace("\n", " "),
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument(
         "--data",
         default="demo",

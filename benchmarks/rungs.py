@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pandas as pd
+from docparser import parser_from_doc
 
 #: --tiny: a demo subset and a model small enough for a test to run it in seconds.
 TINY = {"per_class": 20, "width": 0.0625, "batch_size": 16, "budgets": [1, 2], "points": 3}
@@ -106,11 +107,7 @@ def fidelity_check_line(scores: pd.DataFrame, budgets: list[int], layout: str) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].replace("\n", " "),
-        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--points", type=int, default=10, help="random points (default: 10)")
     parser.add_argument(
         "--budgets", type=int, nargs="+", default=[1, 3, 9], help="epochs (default: 1 3 9)"

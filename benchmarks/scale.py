@@ -53,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # kaggle_like, when imported
 
+from docparser import parser_from_doc
 from kaggle_like import link_subset, make_kaggle_like
 
 from keras_recipes.data.demo import default_cache_dir
@@ -469,7 +470,7 @@ def print_goals(results: list[dict], cluster: dict | None) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--counts", type=int, nargs="+", default=[25000, 100000])
     parser.add_argument("--image-size", type=int, default=227)
     parser.add_argument("--tiny-width", type=float, default=0.0625)

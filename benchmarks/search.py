@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from docparser import parser_from_doc
 from sklearn.exceptions import ConvergenceWarning
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -463,11 +464,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0].replace("\n", " "),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument(
         "--functions",
         type=_choices(FUNCTIONS),

@@ -15,12 +15,13 @@ train step through them; `clear_session()` alone frees nothing).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from docparser import parser_from_doc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -57,7 +58,7 @@ class Measured:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument("--trials", type=int, default=22, help="trials (default: 22)")
     parser.add_argument("--per-class", type=int, default=50, help="demo images per class")
     parser.add_argument("--image-size", type=int, default=32)

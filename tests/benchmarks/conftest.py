@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+# The scripts import their shared helpers (docparser, machine) as `python benchmarks/x.py`
+# finds them: from the scripts' folder.
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,26 @@ def test_a_bad_variant_is_a_usage_error(sur, capsys):
     assert "--bohb takes NAME=NUMBER" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("band", [["-1.2", "-1.9"], ["-6", "-1"]])
+def test_a_band_outside_the_range_is_a_usage_error(sur, capsys, band):
+    assert sur.main(["--band", *band]) == 2
+    assert "--band needs -5 <= LO < HI <= -1" in capsys.readouterr().err
+
+
+def test_the_band_proposer_starts_every_configuration_in_its_band(sur, tmp_path):
+    import keras_tuner
+
+    from keras_recipes.tuning.bo.space import SearchSpace
+
+    oracle = sur.band_oracle(keras_tuner.Objective("score", "max"), 0, (-1.6, -1.4))
+    surrogate = sur.DemoSurrogate(pd.read_csv(sur.CURVES), seed=0)
+    frame = sur.drive(oracle, surrogate, SearchSpace.from_mapping(sur.BOUNDS), tmp_path / "b")
+    rates = frame["log10_learning_rate"]
+    assert len(frame) == 23 and rates.between(-1.6, -1.4).all()
+    # Hyperband's promotions still continue 3 + 1 + 2 of the 17 configurations.
+    assert rates.nunique() == 17 and frame["log10_weight_decay"].nunique() == 17
+
+
 @pytest.mark.slow
 def test_tiny_run(sur, capsys):
     assert sur.main(["--tiny"]) == 0
