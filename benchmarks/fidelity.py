@@ -137,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         "run's guided trials; default --n-iter) (default: 2:5, the package's defaults)",
     )
     parser.add_argument(
+        "--min-epochs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="bohb's and hyperband's --min-epochs (their folders and labels say so when not 1) "
+        "(default: 1)",
+    )
+    parser.add_argument(
         "--out", default=None, help="folder for the run directories (default: runs/fidelity-...)"
     )
     parser.add_argument(
@@ -286,10 +294,13 @@ def build_runs(args, settings, data: str, seed: int) -> list[tuple[str, str, lis
     ]  # fmt: skip
     budget = ["--init-points", str(args.init_points), "--n-iter", str(args.n_iter)]
     runs = [("bo (full budget)", "bo", [*common, *budget, "--search", "bo"])]
-    if "bohb" in args.searches:
-        runs.append(("bohb", "bohb", [*common, "--search", "bohb"]))
-    if "hyperband" in args.searches:
-        runs.append(("hyperband", "hyperband", [*common, "--search", "hyperband"]))
+    least, suffix = [], ""
+    if args.min_epochs != 1:
+        least, suffix = ["--min-epochs", str(args.min_epochs)], f"-min{args.min_epochs}"
+    for search in ("bohb", "hyperband"):
+        if search in args.searches:
+            label = f"{search} {' '.join(least)}".strip()
+            runs.append((label, search + suffix, [*common, "--search", search, *least]))
     for warmup, startup, n_iter in settings if "median" in args.searches else ():
         label = f"bo --prune median (warm-up {warmup}, start-up {startup}"
         name = f"bo-median-w{warmup}-s{startup}"
@@ -429,7 +440,7 @@ def print_seeds_table(summary: pd.DataFrame, gap: float) -> None:
             line = line.replace("not reached", "(recorded)")
         print(line)
     bo = summary[summary["search"] == "bo (full budget)"]
-    bohb = summary[summary["search"] == "bohb"]
+    bohb = summary[summary["search"].str.split().str[0] == "bohb"]  # with its --min-epochs
     if len(bohb):
         allowed = bo["epochs"].median() / 4
         middle = bohb["to_target"].fillna(math.inf).median()

@@ -140,6 +140,20 @@ def set_project_dir(oracle, directory: str, project_name: str) -> None:
     oracle._set_project_dir(directory, project_name)
 
 
+def restart_brackets(oracle, min_epochs: int) -> None:
+    """Sets a new `HyperbandOracle`'s `min_epochs` and lays its first bracket out again.
+
+    keras-tuner's `HyperbandOracle.__init__` fixes `min_epochs = 1` and starts its most
+    aggressive bracket at once; `min_epochs` itself is a public attribute, saved in and
+    restored from the oracle's state, but the bracket count it sets is only read when a
+    bracket is laid out. Call before the first trial.
+    """
+    oracle.min_epochs = int(min_epochs)
+    oracle._current_bracket = oracle._get_num_brackets() - 1
+    oracle._brackets = []
+    oracle._start_new_bracket()
+
+
 def hparams_domains(hyperparameters) -> list:
     """TensorBoard HParams for keras-tuner `HyperParameters` (keras-tuner's own conversion).
 
@@ -219,6 +233,14 @@ def _oracle():
 
     return keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective("score", "max"), max_trials=1
+    )
+
+
+def _hyperband_oracle():
+    import keras_tuner
+
+    return keras_tuner.oracles.HyperbandOracle(
+        objective=keras_tuner.Objective("score", "max"), max_epochs=9
     )
 
 
@@ -427,6 +449,19 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
         "retry queue; a reload must not rerun finished trials left in it",
         _NO_PUBLIC_KT,
         lambda: _attr(_oracle(), "_retry_queue"),
+    ),
+    PrivateReach(
+        "keras_tuner.oracles.HyperbandOracle._current_bracket / _brackets / "
+        "_get_num_brackets / _start_new_bracket",
+        "keras-tuner",
+        "tuning/engine/rungs.py (with_min_epochs)",
+        "--min-epochs: keras-tuner fixes min_epochs = 1 in __init__ and lays out the first "
+        "bracket there, so a larger minimum budget must lay it out again",
+        _NO_PUBLIC_KT + " (HyperbandOracle takes no min_epochs argument)",
+        lambda: tuple(
+            _attr(_hyperband_oracle(), name)
+            for name in ("_current_bracket", "_brackets", "_get_num_brackets", "_start_new_bracket")
+        ),
     ),
     PrivateReach(
         "keras_tuner.Oracle._save_trial / _set_project_dir",

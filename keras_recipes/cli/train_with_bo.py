@@ -182,6 +182,16 @@ def _add_pruning_arguments(prune) -> None:
         "rung's run, weights and optimizer, and trains only the epochs after it) "
         f"(default: {DEFAULT_RUNG_SCHEDULE})",
     )
+    prune.add_argument(
+        "--min-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hyperband, bohb: the smallest rung trains at least N epochs; the brackets "
+        "whose first rung would train fewer are dropped (with --epochs 9 and 3: 5 x 3 -> "
+        "2 x 9, then 3 x 9). Raise it when the fidelity check warns that low-budget scores "
+        "do not predict full-budget ones (default: 1, as keras-tuner's Hyperband)",
+    )
 
 
 def _add_run_arguments(run) -> None:
@@ -264,6 +274,7 @@ def build_config(args: argparse.Namespace):
             args.prune_startup_trials, "prune_startup_trials", DEFAULT_STARTUP_TRIALS
         ),
         rung_schedule=resumed.pick(args.rung_schedule, "rung_schedule", DEFAULT_RUNG_SCHEDULE),
+        min_epochs=resumed.pick(args.min_epochs, "min_epochs", 1),
         **_train_settings(args, saved, objective, seed),
     )
     return config, resumed.out(config.search), resumed.resume

@@ -119,6 +119,19 @@ def test_seeds_table_medians_and_bohb_goal(fidelity, capsys):
     assert "final best >= target in 2 of 3 seeds (>= 4 of 5): NOT met" in out
 
 
+def test_min_epochs_reaches_the_multi_fidelity_runs_and_the_goal_line(fidelity, capsys):
+    args = fidelity.build_parser().parse_args(["--min-epochs", "3", "--searches", "bohb"])
+    runs = {name: (label, argv) for label, name, argv in fidelity.build_runs(args, [], "demo", 0)}
+    label, argv = runs["bohb-min3"]
+    assert label == "bohb --min-epochs 3"
+    assert argv[-4:] == ["--search", "bohb", "--min-epochs", "3"]
+    assert "--min-epochs" not in runs["bo"][1]
+    bo = {"label": "bo (full budget)", "epochs": 180, "to_target": 170, "best": 0.9}
+    bohb = {"label": label, "epochs": 54, "to_target": 30, "best": 0.9}
+    fidelity.print_seeds_table(fidelity.seeds_summary({0: [bo, bohb]}, 0.01), 0.01)
+    assert "goal (bohb): median epochs to target 30 <= 1/4" in capsys.readouterr().out
+
+
 def test_a_continued_trial_counts_only_the_epochs_it_trained(fidelity, tmp_path):
     run_dir = tmp_path / "run"
     rows = [(1, [0.5]), (2, [0.5, 0.7, 0.9])]  # trial 2 continues trial 1 after 1 epoch

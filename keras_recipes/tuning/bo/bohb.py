@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from keras_recipes.errors import ConfigError
 from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, make_acquisition
-from keras_recipes.tuning.engine.rungs import hyperband_schedule
+from keras_recipes.tuning.engine.rungs import hyperband_schedule, with_min_epochs
 
 #: Where a new configuration came from (`BOHBOracle.proposals[trial_id]["source"]`).
 SOURCES = ("gp", "random", "no-model")
@@ -79,6 +79,9 @@ class BOHBOracle(HyperbandOracle):
     [[1, 3, 9], [3, 9], [9]]
     >>> oracle.min_points, round(oracle.random_fraction, 3)
     (2, 0.333)
+    >>> objective = keras_tuner.Objective("f", "max")
+    >>> BOHBOracle(objective, {"x": (-2.0, 6.0)}, max_epochs=9, min_epochs=3).schedule
+    [[(5, 3), (2, 9)], [(3, 9)]]
 
     Args:
         objective: str or keras_tuner.Objective. The metric to maximise.
@@ -86,6 +89,8 @@ class BOHBOracle(HyperbandOracle):
         max_epochs: int. The largest budget (Hyperband's `max_epochs`).
         factor: int. Hyperband's reduction factor (>= 2).
         hyperband_iterations: int. Times the whole set of brackets runs (>= 1).
+        min_epochs: int. The smallest rung's epochs, at least (`rungs.with_min_epochs`;
+            keras-tuner's Hyperband has 1).
         random_fraction: float. Share of new configurations drawn at random, in [0, 1].
         min_points: int or None. Observations a budget needs before the GP is fitted on it
             (None: d + 1).
@@ -107,6 +112,7 @@ class BOHBOracle(HyperbandOracle):
         max_epochs: int,
         factor: int = 3,
         hyperband_iterations: int = 1,
+        min_epochs: int = 1,
         random_fraction: float = DEFAULT_RANDOM_FRACTION,
         min_points: int | None = None,
         acquisition: str = "ei",
@@ -144,6 +150,7 @@ class BOHBOracle(HyperbandOracle):
             tune_new_entries=False,
             **kwargs,
         )
+        with_min_epochs(self, min_epochs)
         self.random_fraction = float(random_fraction)
         self.min_points = min_points if min_points is not None else len(self.bounds) + 1
         self.acquisition = acquisition
@@ -160,7 +167,7 @@ class BOHBOracle(HyperbandOracle):
     @property
     def schedule(self) -> list[list[tuple[int, int]]]:
         """The brackets as (configurations, epochs) per round (`hyperband_schedule`)."""
-        return hyperband_schedule(self.max_epochs, self.factor)
+        return hyperband_schedule(self.max_epochs, self.factor, self.min_epochs)
 
     # -- observations ----------------------------------------------------------------------
 
@@ -332,6 +339,7 @@ def build_bohb(
     acquisition: str = "ei",
     xi: float = 0.01,
     kappa: float = 2.576,
+    min_epochs: int = 1,
 ) -> tuple[BOHBOracle, str]:
     """`--search bohb`: the oracle and the plan's line (`oracles.build_oracle`)."""
     if not max_epochs:
@@ -340,6 +348,7 @@ def build_bohb(
         objective,
         bounds,
         max_epochs=max_epochs,
+        min_epochs=min_epochs,
         acquisition=acquisition,
         xi=xi,
         kappa=kappa,
@@ -348,11 +357,17 @@ def build_bohb(
     rounds = [r for bracket in oracle.schedule for r in bracket]
     name = {"ei": f"EI xi={xi:g}", "poi": f"POI xi={xi:g}", "ucb": f"UCB kappa={kappa:g}"}
     return oracle, (
-        f"bohb: Hyperband brackets (max_epochs={max_epochs}, factor 3, one iteration: "
+        f"bohb: Hyperband brackets (max_epochs={max_epochs}, {_min_phrase(min_epochs)}factor 3, "
+        "one iteration: "
         f"{sum(n for n, _ in rounds)} trials, {sum(n * e for n, e in rounds)} epochs); new "
         f"configurations from bayes_opt GP + {name[acquisition]} fitted at the largest budget "
         f"with >= {oracle.min_points} scores, 1/3 random (--init-points/--n-iter do not apply)"
     )
+
+
+def _min_phrase(min_epochs: int) -> str:
+    """The plan's words for a minimum budget other than keras-tuner's 1 (none for 1)."""
+    return f"min_epochs={min_epochs}, " if min_epochs != 1 else ""
 
 
 def _point(values: Mapping[str, Any], bounds: Mapping[str, Any]) -> dict[str, float]:

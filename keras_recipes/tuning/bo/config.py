@@ -18,7 +18,11 @@ from keras_recipes.tuning.engine.pruning import (
     PRUNE_RULES,
 )
 from keras_recipes.tuning.engine.run_folder import SavedSettings
-from keras_recipes.tuning.engine.rungs import DEFAULT_RUNG_SCHEDULE, RUNG_SCHEDULES
+from keras_recipes.tuning.engine.rungs import (
+    DEFAULT_RUNG_SCHEDULE,
+    RUNG_SCHEDULES,
+    check_min_epochs,
+)
 
 CONFIG_NAME = "tuning.json"
 SEARCHES = ("bo", "random", "grid", "hyperband", "bohb")
@@ -68,6 +72,8 @@ class TuningConfig(SavedSettings):
             epochs ("compressed": a promoted configuration retrains from scratch) or the
             full budget's ("final": it continues its rung's run); see
             `keras_recipes.tuning.engine.rungs`. Other searches have no rungs.
+        min_epochs: int. Hyperband and bohb: the smallest rung's epochs, at least (1 as in
+            keras-tuner; `rungs.with_min_epochs`).
     """
 
     space: SearchSpace
@@ -86,6 +92,7 @@ class TuningConfig(SavedSettings):
     prune_warmup_epochs: int = DEFAULT_WARMUP_EPOCHS
     prune_startup_trials: int = DEFAULT_STARTUP_TRIALS
     rung_schedule: str = DEFAULT_RUNG_SCHEDULE
+    min_epochs: int = 1
 
     CONFIG_NAME = CONFIG_NAME
     IDENTITY_KEYS = IDENTITY_KEYS
@@ -94,7 +101,8 @@ class TuningConfig(SavedSettings):
         "bounds": "search space",
         "budget": "trial budget (a grid is laid out when its run starts)",
         "prune": "pruning (--prune, --prune-warmup-epochs, --prune-startup-trials)",
-        "rung_schedule": "the rungs' schedule layout (--rung-schedule)",
+        "rung_schedule": "rung schedule layout (--rung-schedule)",
+        "min_epochs": "smallest rung (--min-epochs)",
     }
 
     def __post_init__(self) -> None:
@@ -133,6 +141,17 @@ class TuningConfig(SavedSettings):
                 f"{', '.join(RUNG_SCHEDULES)}."
             )
         self._check_pruning()
+        self._check_min_epochs()
+
+    def _check_min_epochs(self) -> None:
+        if self.search not in RUNG_SEARCHES:
+            if self.min_epochs != 1:
+                raise ConfigError(
+                    f"--min-epochs {self.min_epochs} sets the smallest Hyperband rung; it "
+                    f"applies to --search {' or '.join(RUNG_SEARCHES)}, not {self.search}."
+                )
+            return
+        check_min_epochs(self.min_epochs, self.max_epochs)
 
     def _check_pruning(self) -> None:
         if self.prune not in PRUNE_RULES:
@@ -181,6 +200,12 @@ class TuningConfig(SavedSettings):
         """Per-trial epochs (train objective)."""
         return self.setup.epochs if self.setup is not None else None
 
+    @property
+    def max_epochs(self) -> int:
+        """Hyperband's and bohb's largest budget: the per-trial epochs, or 3 for the toy
+        objective (which ignores them)."""
+        return self.epochs if self.objective == "train" else 3
+
     def identity(self) -> dict[str, Any]:
         """What a trial's score means: resuming with a different identity is an error."""
         doc = self.to_json()
@@ -191,6 +216,7 @@ class TuningConfig(SavedSettings):
         identity = {key: doc[key] for key in IDENTITY_KEYS}
         if self.search in RUNG_SEARCHES:  # the others train every trial for all its epochs
             identity["rung_schedule"] = self.rung_schedule
+            identity["min_epochs"] = self.min_epochs
         return identity
 
     def resume_identity(self) -> dict[str, Any]:
@@ -241,6 +267,7 @@ class TuningConfig(SavedSettings):
             },
             "train": train,
             "rung_schedule": self.rung_schedule,
+            "min_epochs": self.min_epochs,
         }
 
     @classmethod
@@ -268,6 +295,8 @@ class TuningConfig(SavedSettings):
             prune_startup_trials=int(prune.get("startup_trials", DEFAULT_STARTUP_TRIALS)),
             # Runs saved before the setting existed compressed each rung's schedule.
             rung_schedule=doc.get("rung_schedule", "compressed"),
+            # Runs saved before the setting existed had keras-tuner's 1.
+            min_epochs=int(doc.get("min_epochs", 1)),
         )
 
     def with_budget(self, n_iter: int) -> TuningConfig:

@@ -124,7 +124,8 @@ def run_search(
         acquisition=config.acquisition,
         xi=config.xi,
         kappa=config.kappa,
-        max_epochs=config.epochs if config.objective == "train" else 3,
+        max_epochs=config.max_epochs,
+        min_epochs=config.min_epochs,
     )
     objective_fn = objective or _objective(config, toy_delay)
     if objective is None and role != "chief":

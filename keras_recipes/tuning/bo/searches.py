@@ -19,6 +19,7 @@ from keras_recipes.tuning.bo.bohb import build_bohb
 from keras_recipes.tuning.bo.config import SEARCHES
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, BayesOptOracle
 from keras_recipes.tuning.bo.space import SearchSpace
+from keras_recipes.tuning.engine.rungs import with_min_epochs
 
 
 def grid_shape(budget: int, dims: int) -> tuple[int, ...]:
@@ -89,6 +90,7 @@ def build_oracle(
     xi: float = 0.01,
     kappa: float = 2.576,
     max_epochs: int | None = None,
+    min_epochs: int = 1,
 ) -> tuple[keras_tuner.Oracle, str]:
     """The oracle for `search` and a one-line description of the plan.
 
@@ -104,6 +106,8 @@ def build_oracle(
         kappa: float. UCB exploration weight.
         max_epochs: int. Hyperband's (and bohb's) largest per-trial epoch count (the
             per-trial epochs).
+        min_epochs: int. Hyperband's (and bohb's) smallest rung, at least
+            (`rungs.with_min_epochs`; 1 as in keras-tuner).
 
     Returns:
         (oracle, description).
@@ -128,7 +132,7 @@ def build_oracle(
     if search == "bohb":
         return build_bohb(
             space.pbounds, objective, max_epochs=max_epochs, seed=seed,
-            acquisition=acquisition, xi=xi, kappa=kappa,
+            acquisition=acquisition, xi=xi, kappa=kappa, min_epochs=min_epochs,
         )  # fmt: skip
     hps = keras_tuner.HyperParameters()
     # keras-tuner reads seed 0 as "no seed" (a random one), and draws trial i from seed + i:
@@ -164,8 +168,10 @@ def build_oracle(
             seed=kt_seed,
             hyperparameters=hps,
         )
+        with_min_epochs(oracle, min_epochs)
+        least = f", min_epochs={min_epochs}" if min_epochs != 1 else ""
         return oracle, (
-            f"hyperband: max_epochs={max_epochs}, factor 3, one iteration (the trial count "
-            "follows from max_epochs; --init-points/--n-iter do not apply)"
+            f"hyperband: max_epochs={max_epochs}{least}, factor 3, one iteration (the trial "
+            "count follows from max_epochs; --init-points/--n-iter do not apply)"
         )
     raise ConfigError(f"Unknown search {search!r}; valid: {', '.join(SEARCHES)}.")

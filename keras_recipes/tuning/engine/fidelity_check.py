@@ -32,7 +32,7 @@ LOW_TAU = 0.3
 MIN_PAIRS = 5
 WARNING = (
     "low-budget scores do not predict full-budget ones here; consider --search bo or a larger "
-    "minimum budget"
+    "minimum budget (--min-epochs)"
 )
 FILE_NAME = "fidelity.json"
 #: Statuses whose score is a measurement (diverged ones: the worst score, told to the oracle).
@@ -152,8 +152,8 @@ def finished_brackets(frame: pd.DataFrame, schedule: Sequence[Sequence[tuple[int
 
     Args:
         frame: DataFrame. Rows of `trials.csv` with `budget` and `bracket` columns.
-        schedule: `rungs.hyperband_schedule(max_epochs, factor)`: the brackets in keras-tuner's
-            order, the first one numbered `len(schedule) - 1`.
+        schedule: `rungs.hyperband_schedule(max_epochs, factor, min_epochs)`: the brackets
+            in keras-tuner's order, the first one numbered `len(schedule) - 1`.
     """
     top_budget = schedule[0][-1][1]
     at_top = frame[frame["budget"] == top_budget]
@@ -188,6 +188,7 @@ class FidelityCheck:
         objective_name: str. The score column.
         max_epochs: int. The top budget.
         factor: int. Hyperband's reduction factor.
+        min_epochs: int. Hyperband's smallest rung, at least (`rungs.with_min_epochs`).
         iterations: int. Hyperband iterations (the brackets run this many times).
         run_dir: path or None. Where `fidelity.json` goes.
         stream: text stream or None. The live output.
@@ -201,6 +202,7 @@ class FidelityCheck:
         *,
         max_epochs: int,
         factor: int = 3,
+        min_epochs: int = 1,
         iterations: int = 1,
         run_dir: str | Path | None = None,
         stream: TextIO | None = None,
@@ -209,7 +211,7 @@ class FidelityCheck:
         self.param_names = tuple(param_names)
         self.objective_name = objective_name
         self.max_epochs = int(max_epochs)
-        self.schedule = hyperband_schedule(self.max_epochs, factor)
+        self.schedule = hyperband_schedule(self.max_epochs, factor, min_epochs)
         self.total = len(self.schedule) * iterations
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.stream = stream
@@ -229,6 +231,7 @@ class FidelityCheck:
             recorder.objective_name,
             max_epochs=oracle.max_epochs,
             factor=oracle.factor,
+            min_epochs=oracle.min_epochs,
             iterations=int(oracle.hyperband_iterations),
             run_dir=recorder.run_dir,
             stream=recorder.stream,

@@ -32,24 +32,34 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from keras_recipes.errors import ConfigError
+
 #: The layouts, and the default (`benchmarks/rungs.py`, benchmarks/README.md).
 RUNG_SCHEDULES = ("compressed", "final")
 DEFAULT_RUNG_SCHEDULE = "final"
 
 
-def hyperband_schedule(max_epochs: int, factor: int = 3) -> list[list[tuple[int, int]]]:
+def hyperband_schedule(
+    max_epochs: int, factor: int = 3, min_epochs: int = 1
+) -> list[list[tuple[int, int]]]:
     """keras-tuner's Hyperband brackets as (configurations, epochs) per round.
 
     The formulas of `keras_tuner.oracles.HyperbandOracle` (sizes `_get_size`, epochs
-    `_get_epochs`), in the order it runs them: the most aggressive bracket first.
+    `_get_epochs`, bracket count `_get_num_brackets`), in the order it runs them: the most
+    aggressive bracket first. `min_epochs` (keras-tuner's `HyperbandOracle.min_epochs`, 1
+    there; `with_min_epochs` sets it) drops the brackets whose first rung would train
+    fewer epochs: the smallest rung is the first of `max_epochs / factor ** k` (rounded
+    up) at or above it.
 
     Example:
 
     >>> hyperband_schedule(9)
     [[(9, 1), (3, 3), (1, 9)], [(5, 3), (2, 9)], [(3, 9)]]
+    >>> hyperband_schedule(9, min_epochs=3)
+    [[(5, 3), (2, 9)], [(3, 9)]]
     """
     brackets, epochs = 0, float(max_epochs)
-    while epochs >= 1:
+    while epochs >= min_epochs:
         epochs /= factor
         brackets += 1
     end_size = math.ceil(1 + math.log(max_epochs, factor))
@@ -63,6 +73,47 @@ def hyperband_schedule(max_epochs: int, factor: int = 3) -> list[list[tuple[int,
         ]
         for b in reversed(range(brackets))
     ]
+
+
+def check_min_epochs(min_epochs: Any, max_epochs: int) -> int:
+    """`min_epochs` when it is an integer in 1..`max_epochs`; else a ConfigError that says so.
+
+    Example:
+
+    >>> check_min_epochs(3, 9)
+    3
+    """
+    if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or not (
+        1 <= min_epochs <= max_epochs
+    ):
+        raise ConfigError(
+            f"--min-epochs must be an integer in 1..{max_epochs} (the per-trial epochs, "
+            f"Hyperband's max_epochs); got {min_epochs!r}."
+        )
+    return min_epochs
+
+
+def with_min_epochs(oracle, min_epochs: int):
+    """`oracle`, a new keras-tuner `HyperbandOracle` (or subclass), whose smallest rung trains
+    at least `min_epochs` epochs (`hyperband_schedule`); keras-tuner's own is 1.
+
+    Where 1-epoch scores rank configurations unlike full ones (the fidelity check's
+    warning), a larger minimum budget drops the most aggressive brackets: with 9 epochs
+    and 3, the brackets are 5 x 3 -> 2 x 9 and 3 x 9. The setting is in the oracle's state,
+    so a resumed search keeps it. Call before the first trial.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> oracle = keras_tuner.oracles.HyperbandOracle(
+    ...     keras_tuner.Objective("f", "max"), max_epochs=9)
+    >>> with_min_epochs(oracle, 3).get_state()["brackets"]
+    [{'bracket_num': 1, 'rounds': [[], []]}]
+    """
+    from keras_recipes import _compat
+
+    _compat.restart_brackets(oracle, check_min_epochs(min_epochs, oracle.max_epochs))
+    return oracle
 
 
 class Promotion(NamedTuple):

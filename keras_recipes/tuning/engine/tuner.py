@@ -206,7 +206,7 @@ def _states_needed(oracle) -> set[str]:
     """Trial ids whose kept rung state must stay: a round may still promote them, or a
     promotion handed out has yet to take theirs over. Read under the oracle's lock
     (`synchronized`): on a chief, the workers' calls change it from the server's thread."""
-    schedule = hyperband_schedule(oracle.max_epochs, oracle.factor)
+    schedule = hyperband_schedule(oracle.max_epochs, oracle.factor, oracle.min_epochs)
     alive = rounds_left(oracle.get_state()["brackets"], schedule)
     # A promotion handed to a worker takes its parent's state over when it starts: until
     # it ends, that state is the worker's to move, not the chief's to delete (nor while

@@ -27,6 +27,7 @@ from keras_recipes.tuning.bo.searches import build_oracle
 from keras_recipes.tuning.bo.space import SearchSpace
 from keras_recipes.tuning.bo.toy import toy_function
 from keras_recipes.tuning.engine.recorder import TrialRecorder
+from keras_recipes.tuning.engine.rungs import with_min_epochs
 
 OBJECTIVE = keras_tuner.Objective("f", "max")
 BRANIN_BOUNDS = {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}
@@ -64,25 +65,56 @@ def test_examples():
     assert doctest.testmod(bohb, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
 
 
-@pytest.mark.parametrize("max_epochs", [3, 9, 10, 27])
-def test_schedule_is_keras_tuners(max_epochs, tmp_path):
-    hps = keras_tuner.HyperParameters()
-    hps.Float("x", 0.0, 1.0)
-    oracle = drive(
-        HyperbandOracle(objective=OBJECTIVE, max_epochs=max_epochs, hyperparameters=hps, seed=1),
-        tmp_path,
-        score=lambda v: v["x"],
-    )
-    ran = Counter(
-        (v["tuner/bracket"], v["tuner/epochs"]) for v in values_in_order(oracle)
-    )  # fmt: skip
-    schedule = hyperband_schedule(max_epochs)
-    expected = {
+def trials_run(oracle):
+    """(bracket, epochs) -> how many trials ran there."""
+    return Counter((v["tuner/bracket"], v["tuner/epochs"]) for v in values_in_order(oracle))
+
+
+def scheduled(schedule):
+    """The same count, as `hyperband_schedule` lays the brackets out."""
+    return {
         (len(schedule) - 1 - i, epochs): n
         for i, rounds in enumerate(schedule)
         for n, epochs in rounds
     }
-    assert ran == expected
+
+
+@pytest.mark.parametrize(
+    ("max_epochs", "min_epochs"),
+    [(3, 1), (9, 1), (10, 1), (27, 1), (9, 2), (9, 3), (9, 9), (27, 3), (27, 5)],
+)
+def test_schedule_is_keras_tuners(max_epochs, min_epochs, tmp_path):
+    hps = keras_tuner.HyperParameters()
+    hps.Float("x", 0.0, 1.0)
+    oracle = HyperbandOracle(
+        objective=OBJECTIVE, max_epochs=max_epochs, hyperparameters=hps, seed=1
+    )
+    if min_epochs != 1:  # keras-tuner's own walk, its minimum raised
+        with_min_epochs(oracle, min_epochs)
+    drive(oracle, tmp_path, score=lambda v: v["x"])
+    schedule = hyperband_schedule(max_epochs, min_epochs=min_epochs)
+    assert trials_run(oracle) == scheduled(schedule)
+    assert min(epochs for rounds in schedule for _, epochs in rounds) >= min_epochs
+
+
+def test_a_reloaded_bohb_keeps_its_minimum_budget(tmp_path):
+    first = BOHBOracle(OBJECTIVE, BRANIN_BOUNDS, max_epochs=9, min_epochs=3, seed=0)
+    drive(first, tmp_path / "a", trials=4)
+    # Reloaded into an oracle built with keras-tuner's default, as the state says.
+    again = BOHBOracle(OBJECTIVE, BRANIN_BOUNDS, max_epochs=9, seed=0)
+    _compat.set_project_dir(again, str(tmp_path / "a"), "project")
+    again.set_state(first.get_state())
+    again.trials = first.trials
+    drive(again, tmp_path / "a")
+    assert again.min_epochs == 3
+    assert trials_run(again) == {(1, 3): 5, (1, 9): 2, (0, 9): 3}
+
+
+@pytest.mark.parametrize("min_epochs", [0, 10, 2.5, True])
+def test_a_minimum_budget_outside_1_to_max_epochs_is_refused(min_epochs):
+    message = rf"--min-epochs must be an integer in 1\.\.9 .*; got {min_epochs!r}\."
+    with pytest.raises(ConfigError, match=message):
+        BOHBOracle(OBJECTIVE, BRANIN_BOUNDS, max_epochs=9, min_epochs=min_epochs)
 
 
 @pytest.mark.parametrize("seed", [0, 5])
@@ -385,6 +417,39 @@ def test_train_with_bo_search_bohb_end_to_end(tmp_path, capsys, saved_figures):
     top = saved_figures[-1][0].axes[0]
     assert top.get_title() == "GP posterior after 3 points at budget 3 epochs"
     assert "next point" in [line.get_label() for line in top.get_lines()]
+
+
+def test_min_epochs_drops_the_brackets_below_it_and_stays_with_the_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["--objective", "toy", "--search", "hyperband", "--min-epochs", "3"]
+    assert train_with_bo([*args, "--out", str(run_dir)]) == 0
+    assert "hyperband: max_epochs=3, min_epochs=3, factor 3, one iteration" in (
+        capsys.readouterr().out
+    )
+    trials = pd.read_csv(run_dir / "trials.csv")  # one bracket left: 2 x 3 epochs
+    assert (trials["budget"].tolist(), trials["bracket"].tolist()) == ([3, 3], [0, 0])
+    assert json.loads((run_dir / "tuning.json").read_text())["min_epochs"] == 3
+    # A resumed run keeps it; another value would make its scores mean something else.
+    assert train_with_bo(["--resume", str(run_dir)]) == 0
+    assert train_with_bo(["--resume", str(run_dir), "--min-epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "min_epochs" in err and "--min-epochs" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--search", "bo", "--min-epochs", "2"], "--min-epochs 2 sets the smallest Hyperband "
+         "rung; it applies to --search hyperband or bohb, not bo."),
+        (["--search", "bohb", "--min-epochs", "4"], "--min-epochs must be an integer in 1..3 "
+         "(the per-trial epochs, Hyperband's max_epochs); got 4."),
+    ],
+)  # fmt: skip
+def test_a_min_epochs_that_cannot_apply_is_a_usage_error(args, message, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train_with_bo(["--objective", "toy", *args, "--out", str(run_dir)]) == 2
+    assert message in capsys.readouterr().err
+    assert not run_dir.exists()
 
 
 def test_hyperbands_posterior_draws_no_next_point(toy_config, tmp_path, saved_figures):

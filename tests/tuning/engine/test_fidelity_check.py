@@ -83,7 +83,7 @@ def test_the_warning_needs_five_pairs_and_tau_below_0_3():
     assert line == (
         "warning: Kendall tau -0.60 between 3- and 9-epoch scores over 6 configurations: "
         "low-budget scores do not predict full-budget ones here; consider --search bo or a "
-        "larger minimum budget"
+        "larger minimum budget (--min-epochs)"
     )
     assert "\n" not in line
 
