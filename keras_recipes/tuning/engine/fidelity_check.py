@@ -257,7 +257,9 @@ class FidelityCheck:
         if self.run_dir is not None:
             atomic.write_json(self.run_dir / FILE_NAME, {"reports": self.reports}, indent=2)
         if self.stream is not None:
-            rungs = ", ".join(t.describe() for t in taus) or "no lower budget yet"
+            # One rung per bracket (--min-epochs = max epochs) has no lower budget at all.
+            none = "no lower budget yet" if len(self.schedule[0]) > 1 else "no lower budget"
+            rungs = ", ".join(t.describe() for t in taus) or none
             print(
                 f"fidelity check after {done} of {self.total} brackets ({len(frame)} trials): "
                 f"Kendall tau with {self.max_epochs} epochs: {rungs}",

@@ -423,9 +423,9 @@ def test_min_epochs_drops_the_brackets_below_it_and_stays_with_the_run(tmp_path,
     run_dir = tmp_path / "run"
     args = ["--objective", "toy", "--search", "hyperband", "--min-epochs", "3"]
     assert train_with_bo([*args, "--out", str(run_dir)]) == 0
-    assert "hyperband: max_epochs=3, min_epochs=3, factor 3, one iteration" in (
-        capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert "hyperband: max_epochs=3, min_epochs=3, factor 3, one iteration" in out
+    assert "Kendall tau with 3 epochs: no lower budget\n" in out
     trials = pd.read_csv(run_dir / "trials.csv")  # one bracket left: 2 x 3 epochs
     assert (trials["budget"].tolist(), trials["bracket"].tolist()) == ([3, 3], [0, 0])
     assert json.loads((run_dir / "tuning.json").read_text())["min_epochs"] == 3
