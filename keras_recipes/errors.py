@@ -32,3 +32,20 @@ def check_int(flag: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{flag} must be an integer >= {minimum}; got {value!r}.")
     return value
+
+
+def check_int_in(flag: str, value: object, low: int, high: int, what: str = "") -> int:
+    """`value` if it is an integer in `low..high`, else a ConfigError naming `flag` and
+    the range (`what` says where the range comes from).
+
+    Example:
+
+    >>> check_int_in("--min-epochs", 3, 1, 9)
+    3
+    >>> check_int_in("--min-epochs", 10, 1, 9, " (of 9 epochs)")
+    Traceback (most recent call last):
+    keras_recipes.errors.ConfigError: --min-epochs must be an integer in 1..9 (of 9 epochs); got 10.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{flag} must be an integer in {low}..{high}{what}; got {value!r}.")
+    return value

@@ -23,7 +23,7 @@ from keras_recipes.callbacks.tensorboard import log_dir_for, resumable_tensorboa
 from keras_recipes.callbacks.throughput import ThroughputMeter
 from keras_recipes.data import DataBundle, evaluate_tta, load_data
 from keras_recipes.data.arrays import non_image_bundle
-from keras_recipes.errors import ConfigError
+from keras_recipes.errors import ConfigError, check_int_in
 from keras_recipes.models import check_image_size
 from keras_recipes.recipes import Recipe, get_recipe
 from keras_recipes.seeds import check_seed
@@ -247,16 +247,7 @@ def _last_epoch(until_epoch: int | None, epochs: int) -> int:
     """The epoch fit() ends at: `until_epoch` (checked) or the recipe's `epochs`."""
     if until_epoch is None:
         return epochs
-    if (
-        isinstance(until_epoch, bool)
-        or not isinstance(until_epoch, int)
-        or not (1 <= until_epoch <= epochs)
-    ):
-        raise ConfigError(
-            f"until_epoch must be an integer in 1..{epochs} (the recipe's epochs); "
-            f"got {until_epoch!r}."
-        )
-    return until_epoch
+    return check_int_in("until_epoch", until_epoch, 1, epochs, " (the recipe's epochs)")
 
 
 def _worker_folders(strategy, run_dir, tensorboard):

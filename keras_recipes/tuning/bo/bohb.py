@@ -28,10 +28,14 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.oracles import HyperbandOracle
 from threadpoolctl import threadpool_limits
 
-from keras_recipes.errors import ConfigError
+from keras_recipes.errors import ConfigError, check_int
 from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, make_acquisition
-from keras_recipes.tuning.engine.rungs import hyperband_schedule, with_min_epochs
+from keras_recipes.tuning.engine.rungs import (
+    brackets_words,
+    hyperband_schedule,
+    with_min_epochs,
+)
 
 #: Where a new configuration came from (`BOHBOracle.proposals[trial_id]["source"]`).
 SOURCES = ("gp", "random", "no-model")
@@ -122,11 +126,11 @@ class BOHBOracle(HyperbandOracle):
         liar_strategy: str | float = "max",
         **kwargs: Any,
     ):
-        _check_int("max_epochs", max_epochs, 1)
-        _check_int("factor", factor, 2)
-        _check_int("hyperband_iterations", hyperband_iterations, 1)
+        check_int("max_epochs", max_epochs, 1)
+        check_int("factor", factor, 2)
+        check_int("hyperband_iterations", hyperband_iterations, 1)
         if min_points is not None:
-            _check_int("min_points", min_points, 1)
+            check_int("min_points", min_points, 1)
         if not (isinstance(random_fraction, int | float) and 0 <= random_fraction <= 1):
             raise ConfigError(
                 f"random_fraction must be a number in [0, 1]; got {random_fraction!r}."
@@ -357,17 +361,11 @@ def build_bohb(
     rounds = [r for bracket in oracle.schedule for r in bracket]
     name = {"ei": f"EI xi={xi:g}", "poi": f"POI xi={xi:g}", "ucb": f"UCB kappa={kappa:g}"}
     return oracle, (
-        f"bohb: Hyperband brackets (max_epochs={max_epochs}, {_min_phrase(min_epochs)}factor 3, "
-        "one iteration: "
+        f"bohb: Hyperband brackets ({brackets_words(max_epochs, min_epochs)}, one iteration: "
         f"{sum(n for n, _ in rounds)} trials, {sum(n * e for n, e in rounds)} epochs); new "
         f"configurations from bayes_opt GP + {name[acquisition]} fitted at the largest budget "
         f"with >= {oracle.min_points} scores, 1/3 random (--init-points/--n-iter do not apply)"
     )
-
-
-def _min_phrase(min_epochs: int) -> str:
-    """The plan's words for a minimum budget other than keras-tuner's 1 (none for 1)."""
-    return f"min_epochs={min_epochs}, " if min_epochs != 1 else ""
 
 
 def _point(values: Mapping[str, Any], bounds: Mapping[str, Any]) -> dict[str, float]:
@@ -383,11 +381,6 @@ def _rng_state(rng: np.random.RandomState) -> list:
 def _rng_from_json(saved: Sequence[Any]) -> tuple:
     name, key, pos, has_gauss, cached = saved
     return (name, np.asarray(key, dtype=np.uint32), pos, has_gauss, cached)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}; got {value!r}.")
 
 
 def plot_budget(frame: Any, dims: int) -> int | None:

@@ -19,7 +19,7 @@ from keras_recipes.tuning.bo.bohb import build_bohb
 from keras_recipes.tuning.bo.config import SEARCHES
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, BayesOptOracle
 from keras_recipes.tuning.bo.space import SearchSpace
-from keras_recipes.tuning.engine.rungs import with_min_epochs
+from keras_recipes.tuning.engine.rungs import brackets_words, with_min_epochs
 
 
 def grid_shape(budget: int, dims: int) -> tuple[int, ...]:
@@ -169,9 +169,8 @@ def build_oracle(
             hyperparameters=hps,
         )
         with_min_epochs(oracle, min_epochs)
-        least = f", min_epochs={min_epochs}" if min_epochs != 1 else ""
         return oracle, (
-            f"hyperband: max_epochs={max_epochs}{least}, factor 3, one iteration (the trial "
+            f"hyperband: {brackets_words(max_epochs, min_epochs)}, one iteration (the trial "
             "count follows from max_epochs; --init-points/--n-iter do not apply)"
         )
     raise ConfigError(f"Unknown search {search!r}; valid: {', '.join(SEARCHES)}.")

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from keras_recipes.errors import ConfigError
+from keras_recipes.errors import check_int_in
 
 #: The layouts, and the default (`benchmarks/rungs.py`, benchmarks/README.md).
 RUNG_SCHEDULES = ("compressed", "final")
@@ -83,14 +83,21 @@ def check_min_epochs(min_epochs: Any, max_epochs: int) -> int:
     >>> check_min_epochs(3, 9)
     3
     """
-    if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or not (
-        1 <= min_epochs <= max_epochs
-    ):
-        raise ConfigError(
-            f"--min-epochs must be an integer in 1..{max_epochs} (the per-trial epochs, "
-            f"Hyperband's max_epochs); got {min_epochs!r}."
-        )
-    return min_epochs
+    return check_int_in(
+        "--min-epochs", min_epochs, 1, max_epochs, " (the per-trial epochs, Hyperband's max_epochs)"
+    )
+
+
+def brackets_words(max_epochs: int, min_epochs: int = 1) -> str:
+    """How a plan line names Hyperband's brackets (min_epochs only when not keras-tuner's 1).
+
+    Example:
+
+    >>> brackets_words(9), brackets_words(9, 3)
+    ('max_epochs=9, factor 3', 'max_epochs=9, min_epochs=3, factor 3')
+    """
+    least = f", min_epochs={min_epochs}" if min_epochs != 1 else ""
+    return f"max_epochs={max_epochs}{least}, factor 3"
 
 
 def with_min_epochs(oracle, min_epochs: int):
