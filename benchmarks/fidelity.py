@@ -31,6 +31,8 @@ seed); bo's own row then shows no epochs to target.
     python benchmarks/fidelity.py --prune-settings 2:5 1:3 1:3:37
     python benchmarks/fidelity.py --seeds 0 1 2 3 4 --searches bohb \
         --bo-best 0.96 0.92 0.9675 0.9475 0.94   # bo's recorded bests, bo not run again
+    python benchmarks/fidelity.py --seeds 0 1 2 3 4 --searches bohb --min-epochs 3 \
+        --hyperband-iterations 2   # the same folders: finished runs get a second iteration
     python benchmarks/fidelity.py --tiny          # seconds: a tiny model and data set
 """
 
@@ -145,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 1)",
     )
     parser.add_argument(
+        "--hyperband-iterations",
+        type=int,
+        default=1,
+        metavar="N",
+        help="bohb's and hyperband's --hyperband-iterations (their labels say so when not 1; "
+        "the folder stays, so a finished run is extended, not run again) (default: 1)",
+    )
+    parser.add_argument(
         "--out", default=None, help="folder for the run directories (default: runs/fidelity-...)"
     )
     parser.add_argument(
@@ -160,7 +170,8 @@ def run_tuner(argv: list[str], run_dir: Path) -> float:
 
     A run directory already there is resumed with the same flags (nothing to do when it
     finished), so a killed benchmark continues and new settings reuse the runs they share
-    (the wall time of a run cut off and resumed counts only its second part).
+    (the wall time of a run cut off and resumed counts only its second part; that of a
+    finished run extended by more iterations, both).
     """
     from keras_recipes.cli.train_with_bo import main as tune
 
@@ -168,16 +179,23 @@ def run_tuner(argv: list[str], run_dir: Path) -> float:
     log, wall_file = run_dir.with_suffix(".log"), run_dir.with_suffix(".wall")
     previous = float(wall_file.read_text()) if wall_file.is_file() else 0.0
     resume = ["--resume", str(run_dir)] if (run_dir / "tuning.json").is_file() else []
+    before = trial_count(run_dir)
     start = time.perf_counter()
     with log.open("a") as stream, contextlib.redirect_stdout(stream):
         code = tune([*argv, "--out", str(run_dir), *resume])
     if code != 0:
         raise SystemExit(f"train-with-bo {' '.join(argv)} exited {code}; see {log}")
-    if previous:  # it had finished: the resume only checked the flags against it
+    if previous and trial_count(run_dir) == before:  # finished: the resume only checked flags
         return previous
-    wall = time.perf_counter() - start
+    wall = previous + time.perf_counter() - start
     wall_file.write_text(f"{wall:.1f}\n")
     return wall
+
+
+def trial_count(run_dir: Path) -> int:
+    """Rows of the run's trials.csv (0 before its first trial)."""
+    path = run_dir / "trials.csv"
+    return len(pd.read_csv(path)) if path.is_file() else 0
 
 
 def read_run(run_dir: Path) -> dict:
@@ -297,6 +315,8 @@ def build_runs(args, settings, data: str, seed: int) -> list[tuple[str, str, lis
     least, suffix = [], ""
     if args.min_epochs != 1:
         least, suffix = ["--min-epochs", str(args.min_epochs)], f"-min{args.min_epochs}"
+    if args.hyperband_iterations != 1:
+        least += ["--hyperband-iterations", str(args.hyperband_iterations)]
     for search in ("bohb", "hyperband"):
         if search in args.searches:
             label = f"{search} {' '.join(least)}".strip()

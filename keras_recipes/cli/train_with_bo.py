@@ -58,6 +58,8 @@ examples:
   train-with-bo --epochs 8 --prune median        stop trials below the median early
   train-with-bo --resume runs/bo-20250101-120000 continue a killed run
   train-with-bo --resume runs/bo-... --n-iter 40 extend it to 43 trials
+  train-with-bo --resume runs/bohb-... --hyperband-iterations 2
+                                                 run bohb's brackets once more
 
 distributed (keras-tuner's chief/worker mode, all processes with the same flags):
   KERASTUNER_TUNER_ID=chief  KERASTUNER_ORACLE_PORT=8000 train-with-bo --out runs/bo-dist
@@ -192,6 +194,15 @@ def _add_pruning_arguments(prune) -> None:
         "2 x 9, then 3 x 9). Raise it when the fidelity check warns that low-budget scores "
         "do not predict full-budget ones (default: 1, as keras-tuner's Hyperband)",
     )
+    prune.add_argument(
+        "--hyperband-iterations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hyperband, bohb: run the whole set of brackets N times; later iterations of "
+        "bohb propose from every score so far. With --resume, a larger N continues a "
+        "finished run (default: 1, as keras-tuner's Hyperband)",
+    )
 
 
 def _add_run_arguments(run) -> None:
@@ -246,7 +257,7 @@ def build_config(args: argparse.Namespace):
 
     On `--resume`, a flag that is not given keeps the run's value; one that is given must
     agree with it (the search space and objective), except `--n-iter`, which sets the new
-    total.
+    total, and `--hyperband-iterations`, which may raise it.
     """
     from keras_recipes.tuning.bo.config import TuningConfig
 
@@ -275,6 +286,7 @@ def build_config(args: argparse.Namespace):
         ),
         rung_schedule=resumed.pick(args.rung_schedule, "rung_schedule", DEFAULT_RUNG_SCHEDULE),
         min_epochs=resumed.pick(args.min_epochs, "min_epochs", 1),
+        hyperband_iterations=resumed.pick(args.hyperband_iterations, "hyperband_iterations", 1),
         **_train_settings(args, saved, objective, seed),
     )
     return config, resumed.out(config.search), resumed.resume

@@ -32,8 +32,11 @@ from keras_recipes.errors import ConfigError, check_int
 from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, make_acquisition
 from keras_recipes.tuning.engine.rungs import (
+    ExtendableIterations,
     brackets_words,
     hyperband_schedule,
+    iterations_words,
+    schedule_cost,
     with_min_epochs,
 )
 
@@ -57,7 +60,7 @@ def model_budget(counts: Mapping[int, int], min_points: int) -> int | None:
     return max(enough) if enough else None
 
 
-class BOHBOracle(HyperbandOracle):
+class BOHBOracle(ExtendableIterations, HyperbandOracle):
     """Hyperband whose new configurations come from bayes_opt's GP (BOHB).
 
     Each configuration that starts a bracket is, with probability `random_fraction`, a
@@ -344,8 +347,11 @@ def build_bohb(
     xi: float = 0.01,
     kappa: float = 2.576,
     min_epochs: int = 1,
+    hyperband_iterations: int = 1,
+    continued: bool = True,
 ) -> tuple[BOHBOracle, str]:
-    """`--search bohb`: the oracle and the plan's line (`oracles.build_oracle`)."""
+    """`--search bohb`: the oracle and the plan's line (`searches.build_oracle`; `continued`:
+    promoted configurations continue their parent's run, for the epoch count)."""
     if not max_epochs:
         raise ConfigError("bohb needs the per-trial epochs (--epochs) as max_epochs.")
     oracle = BOHBOracle(
@@ -353,16 +359,17 @@ def build_bohb(
         bounds,
         max_epochs=max_epochs,
         min_epochs=min_epochs,
+        hyperband_iterations=hyperband_iterations,
         acquisition=acquisition,
         xi=xi,
         kappa=kappa,
         seed=seed,
     )
-    rounds = [r for bracket in oracle.schedule for r in bracket]
+    trials, epochs = schedule_cost(oracle.schedule, continued, hyperband_iterations)
     name = {"ei": f"EI xi={xi:g}", "poi": f"POI xi={xi:g}", "ucb": f"UCB kappa={kappa:g}"}
     return oracle, (
-        f"bohb: Hyperband brackets ({brackets_words(max_epochs, min_epochs)}, one iteration: "
-        f"{sum(n for n, _ in rounds)} trials, {sum(n * e for n, e in rounds)} epochs); new "
+        f"bohb: Hyperband brackets ({brackets_words(max_epochs, min_epochs)}, "
+        f"{iterations_words(hyperband_iterations)}: {trials} trials, {epochs} epochs); new "
         f"configurations from bayes_opt GP + {name[acquisition]} fitted at the largest budget "
         f"with >= {oracle.min_points} scores, 1/3 random (--init-points/--n-iter do not apply)"
     )

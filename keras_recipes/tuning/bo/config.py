@@ -74,6 +74,8 @@ class TuningConfig(SavedSettings):
             `keras_recipes.tuning.engine.rungs`. Other searches have no rungs.
         min_epochs: int. Hyperband and bohb: the smallest rung's epochs, at least (1 as in
             keras-tuner; `rungs.with_min_epochs`).
+        hyperband_iterations: int. Hyperband and bohb: times the whole set of brackets runs
+            (1 as in keras-tuner). A resumed run may raise it (more brackets), not lower it.
     """
 
     space: SearchSpace
@@ -93,6 +95,7 @@ class TuningConfig(SavedSettings):
     prune_startup_trials: int = DEFAULT_STARTUP_TRIALS
     rung_schedule: str = DEFAULT_RUNG_SCHEDULE
     min_epochs: int = 1
+    hyperband_iterations: int = 1
 
     CONFIG_NAME = CONFIG_NAME
     IDENTITY_KEYS = IDENTITY_KEYS
@@ -103,6 +106,7 @@ class TuningConfig(SavedSettings):
         "prune": "pruning (--prune, --prune-warmup-epochs, --prune-startup-trials)",
         "rung_schedule": "rung schedule layout (--rung-schedule)",
         "min_epochs": "smallest rung (--min-epochs)",
+        "hyperband_iterations": "Hyperband iterations (--hyperband-iterations)",
     }
 
     def __post_init__(self) -> None:
@@ -141,17 +145,32 @@ class TuningConfig(SavedSettings):
                 f"{', '.join(RUNG_SCHEDULES)}."
             )
         self._check_pruning()
-        self._check_min_epochs()
+        self._check_rungs()
 
-    def _check_min_epochs(self) -> None:
+    def _check_rungs(self) -> None:
         if self.search not in RUNG_SEARCHES:
-            if self.min_epochs != 1:
-                raise ConfigError(
-                    f"--min-epochs {self.min_epochs} sets the smallest Hyperband rung; it "
-                    f"applies to --search {' or '.join(RUNG_SEARCHES)}, not {self.search}."
-                )
+            for flag, value, what in (
+                ("--min-epochs", self.min_epochs, "sets the smallest Hyperband rung"),
+                ("--hyperband-iterations", self.hyperband_iterations, "repeats the brackets"),
+            ):
+                if value != 1:
+                    raise ConfigError(
+                        f"{flag} {value} {what}; it applies to --search "
+                        f"{' or '.join(RUNG_SEARCHES)}, not {self.search}."
+                    )
             return
         check_min_epochs(self.min_epochs, self.max_epochs)
+        check_int("--hyperband-iterations", self.hyperband_iterations, 1)
+
+    def check_extends(self, saved: TuningConfig) -> None:
+        """A resumed run may add Hyperband iterations, not drop them (keras-tuner would
+        never reach a last iteration it has passed)."""
+        if self.hyperband_iterations < saved.hyperband_iterations:
+            raise ConfigError(
+                f"--hyperband-iterations {self.hyperband_iterations} is fewer than the run's "
+                f"{saved.hyperband_iterations}; a resumed run may add iterations, not drop "
+                "them (omit the flag to keep the run's)."
+            )
 
     def _check_pruning(self) -> None:
         if self.prune not in PRUNE_RULES:
@@ -268,6 +287,7 @@ class TuningConfig(SavedSettings):
             "train": train,
             "rung_schedule": self.rung_schedule,
             "min_epochs": self.min_epochs,
+            "hyperband_iterations": self.hyperband_iterations,
         }
 
     @classmethod
@@ -297,6 +317,8 @@ class TuningConfig(SavedSettings):
             rung_schedule=doc.get("rung_schedule", "compressed"),
             # Runs saved before the setting existed had keras-tuner's 1.
             min_epochs=int(doc.get("min_epochs", 1)),
+            # ... and one iteration.
+            hyperband_iterations=int(doc.get("hyperband_iterations", 1)),
         )
 
     def with_budget(self, n_iter: int) -> TuningConfig:

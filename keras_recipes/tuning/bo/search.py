@@ -126,6 +126,9 @@ def run_search(
         kappa=config.kappa,
         max_epochs=config.max_epochs,
         min_epochs=config.min_epochs,
+        hyperband_iterations=config.hyperband_iterations,
+        # The toy has no runs to continue; "compressed" starts every rung again.
+        continued=config.objective == "train" and config.rung_schedule == "final",
     )
     objective_fn = objective or _objective(config, toy_delay)
     if objective is None and role != "chief":

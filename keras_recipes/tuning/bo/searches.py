@@ -19,7 +19,14 @@ from keras_recipes.tuning.bo.bohb import build_bohb
 from keras_recipes.tuning.bo.config import SEARCHES
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, BayesOptOracle
 from keras_recipes.tuning.bo.space import SearchSpace
-from keras_recipes.tuning.engine.rungs import brackets_words, with_min_epochs
+from keras_recipes.tuning.engine.rungs import (
+    ExtendableIterations,
+    brackets_words,
+    hyperband_schedule,
+    iterations_words,
+    schedule_cost,
+    with_min_epochs,
+)
 
 
 def grid_shape(budget: int, dims: int) -> tuple[int, ...]:
@@ -78,6 +85,10 @@ class _GridSearchOracle(GridSearchOracle):
         self._populate_next = list(ids)
 
 
+class _HyperbandOracle(ExtendableIterations, HyperbandOracle):
+    """keras-tuner's Hyperband whose resumed run may add iterations (`ExtendableIterations`)."""
+
+
 def build_oracle(
     search: str,
     space: SearchSpace,
@@ -91,6 +102,8 @@ def build_oracle(
     kappa: float = 2.576,
     max_epochs: int | None = None,
     min_epochs: int = 1,
+    hyperband_iterations: int = 1,
+    continued: bool = True,
 ) -> tuple[keras_tuner.Oracle, str]:
     """The oracle for `search` and a one-line description of the plan.
 
@@ -108,6 +121,9 @@ def build_oracle(
             per-trial epochs).
         min_epochs: int. Hyperband's (and bohb's) smallest rung, at least
             (`rungs.with_min_epochs`; 1 as in keras-tuner).
+        hyperband_iterations: int. Times Hyperband (and bohb) runs its whole set of brackets.
+        continued: bool. Promoted configurations continue their parent's run (the "final"
+            rung schedule): the plan line's epoch count.
 
     Returns:
         (oracle, description).
@@ -133,6 +149,7 @@ def build_oracle(
         return build_bohb(
             space.pbounds, objective, max_epochs=max_epochs, seed=seed,
             acquisition=acquisition, xi=xi, kappa=kappa, min_epochs=min_epochs,
+            hyperband_iterations=hyperband_iterations, continued=continued,
         )  # fmt: skip
     hps = keras_tuner.HyperParameters()
     # keras-tuner reads seed 0 as "no seed" (a random one), and draws trial i from seed + i:
@@ -160,17 +177,21 @@ def build_oracle(
             raise ConfigError("Hyperband needs the per-trial epochs (--epochs) as max_epochs.")
         for name, low, high in space.bounds:
             hps.Float(name, low, high)
-        oracle = HyperbandOracle(
+        oracle = _HyperbandOracle(
             objective=objective,
             max_epochs=max_epochs,
             factor=3,
-            hyperband_iterations=1,
+            hyperband_iterations=hyperband_iterations,
             seed=kt_seed,
             hyperparameters=hps,
         )
         with_min_epochs(oracle, min_epochs)
+        trials, epochs = schedule_cost(
+            hyperband_schedule(max_epochs, 3, min_epochs), continued, hyperband_iterations
+        )
         return oracle, (
-            f"hyperband: {brackets_words(max_epochs, min_epochs)}, one iteration (the trial "
-            "count follows from max_epochs; --init-points/--n-iter do not apply)"
+            f"hyperband: {brackets_words(max_epochs, min_epochs)}, "
+            f"{iterations_words(hyperband_iterations)}: {trials} trials, {epochs} epochs (the "
+            "trial count follows from max_epochs; --init-points/--n-iter do not apply)"
         )
     raise ConfigError(f"Unknown search {search!r}; valid: {', '.join(SEARCHES)}.")

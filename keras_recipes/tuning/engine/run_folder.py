@@ -50,6 +50,10 @@ class SavedSettings:
         """`identity()` plus what else a resumed run must keep (a class may add to it)."""
         return self.identity()
 
+    def check_extends(self, saved) -> None:
+        """Raises ConfigError when resuming `saved` with these settings would undo part of
+        the run (beyond its identity); nothing by default."""
+
     def describe_value(self, key: str, value: Any) -> str:
         """An identity value, as a message shows it."""
         if key == "train" and isinstance(value, dict):
@@ -108,7 +112,9 @@ def claim_run_dir(config: SavedSettings, run_dir: Path, resume: bool) -> None:
         if name != config.CONFIG_NAME and (run_dir / name).exists():
             raise ConfigError(f"{run_dir} holds a {other} run; choose another --out.")
     if resume:
-        check_same_identity(type(config).load(run_dir), config, run_dir)
+        saved = type(config).load(run_dir)
+        check_same_identity(saved, config, run_dir)
+        config.check_extends(saved)
     elif (run_dir / config.CONFIG_NAME).exists():
         raise ConfigError(
             f"{run_dir} already holds a {product} run; continue it with --resume {run_dir}, "

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from keras_recipes.errors import check_int_in
+from keras_recipes.errors import ConfigError, check_int_in
 
 #: The layouts, and the default (`benchmarks/rungs.py`, benchmarks/README.md).
 RUNG_SCHEDULES = ("compressed", "final")
@@ -121,6 +121,74 @@ def with_min_epochs(oracle, min_epochs: int):
 
     _compat.restart_brackets(oracle, check_min_epochs(min_epochs, oracle.max_epochs))
     return oracle
+
+
+def schedule_cost(schedule, continued: bool = True, iterations: int = 1) -> tuple[int, int]:
+    """(trials, epochs) of `iterations` runs through `schedule` (`hyperband_schedule`).
+
+    A promoted configuration that continues its parent's run (`continued`: the "final"
+    rung schedule) trains only the epochs above its parent's; one that starts again
+    ("compressed") trains its rung's all.
+
+    Example:
+
+    >>> schedule_cost(hyperband_schedule(9)), schedule_cost(hyperband_schedule(9), False)
+    ((23, 75), (23, 87))
+    >>> schedule_cost(hyperband_schedule(9, min_epochs=3), iterations=2)
+    (20, 108)
+    """
+    trials = epochs = 0
+    for rounds in schedule:
+        below = 0
+        for n, rung in rounds:
+            trials += n
+            epochs += n * (rung - below if continued else rung)
+            below = rung
+    return trials * iterations, epochs * iterations
+
+
+def iterations_words(iterations: int) -> str:
+    """How a plan line names Hyperband's iteration count.
+
+    Example:
+
+    >>> iterations_words(1), iterations_words(2)
+    ('one iteration', '2 iterations')
+    """
+    return "one iteration" if iterations == 1 else f"{iterations} iterations"
+
+
+class ExtendableIterations:
+    """Mixin for keras-tuner's `HyperbandOracle` (first in the bases): a reloaded search
+    runs the iterations it was built with, so `--resume --hyperband-iterations N` adds
+    iterations to a run, as `--n-iter` adds trials to a bo run.
+
+    keras-tuner's `set_state` takes `hyperband_iterations` from the saved state: a finished
+    one-iteration search, reloaded with 2, would stop at once. Fewer iterations than the
+    run has begun are refused (keras-tuner would never reach its last one and run for ever).
+
+    Example:
+
+    >>> import keras_tuner
+    >>> class Oracle(ExtendableIterations, keras_tuner.oracles.HyperbandOracle):
+    ...     pass
+    >>> oracle = Oracle(keras_tuner.Objective("f", "max"), max_epochs=9, hyperband_iterations=2)
+    >>> state = {**oracle.get_state(), "hyperband_iterations": 1}
+    >>> oracle.set_state(state)
+    >>> oracle.hyperband_iterations
+    2
+    """
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        iterations = self.hyperband_iterations
+        super().set_state(state)
+        begun = int(state["current_iteration"]) + 1
+        if iterations < begun:
+            raise ConfigError(
+                f"--hyperband-iterations {iterations} is fewer than the {begun} iterations "
+                f"the run has begun; resume with at least {begun}."
+            )
+        self.hyperband_iterations = iterations
 
 
 class Promotion(NamedTuple):

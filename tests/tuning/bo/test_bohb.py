@@ -117,6 +117,66 @@ def test_a_minimum_budget_outside_1_to_max_epochs_is_refused(min_epochs):
         BOHBOracle(OBJECTIVE, BRANIN_BOUNDS, max_epochs=9, min_epochs=min_epochs)
 
 
+def reloaded(oracle, like, run_dir):
+    """`oracle` (new) given `like`'s state and trials, as keras-tuner's reload does."""
+    _compat.set_project_dir(oracle, str(run_dir), "project")
+    oracle.set_state(like.get_state())
+    oracle.trials = like.trials
+    return oracle
+
+
+def kt_hyperband(iterations):
+    return build_oracle(
+        "hyperband", SearchSpace.from_mapping(BRANIN_BOUNDS), OBJECTIVE, init_points=1,
+        n_iter=0, seed=3, max_epochs=9, hyperband_iterations=iterations,
+    )[0]  # fmt: skip
+
+
+def bohb_oracle(iterations):
+    return BOHBOracle(
+        OBJECTIVE, BRANIN_BOUNDS, max_epochs=9, seed=2, hyperband_iterations=iterations
+    )
+
+
+@pytest.mark.parametrize("build", [kt_hyperband, bohb_oracle], ids=["hyperband", "bohb"])
+def test_a_finished_run_resumed_with_more_iterations_is_the_longer_run(build, tmp_path):
+    whole = drive(build(2), tmp_path / "whole")
+    first = drive(build(1), tmp_path / "cut")
+    assert len(first.trials) == 23
+    extended = drive(reloaded(build(2), first, tmp_path / "cut"), tmp_path / "cut")
+    assert len(whole.trials) == 46
+    assert values_in_order(extended) == values_in_order(whole)
+    assert trials_run(extended) == {k: 2 * n for k, n in scheduled(hyperband_schedule(9)).items()}
+
+
+@pytest.mark.parametrize(("min_epochs", "iterations"), [(1, 1), (3, 1), (1, 2), (3, 2)])
+@pytest.mark.parametrize("continued", [True, False])
+def test_the_plan_line_counts_the_trials_and_epochs_keras_tuner_runs(
+    min_epochs, iterations, continued, tmp_path
+):
+    space = SearchSpace.from_mapping(BRANIN_BOUNDS)
+    for search in ("hyperband", "bohb"):
+        oracle, plan = build_oracle(
+            search, space, OBJECTIVE, init_points=1, n_iter=0, seed=1, max_epochs=9,
+            min_epochs=min_epochs, hyperband_iterations=iterations, continued=continued,
+        )  # fmt: skip
+        drive(oracle, tmp_path / search)
+        values = values_in_order(oracle)
+        # A continued promotion trains from its parent's epochs (tuner/initial_epoch) on.
+        start = [v["tuner/initial_epoch"] if continued else 0 for v in values]
+        epochs = sum(v["tuner/epochs"] for v in values) - sum(start)
+        assert f": {len(values)} trials, {epochs} epochs" in plan
+    expected = {(1, True): 75, (1, False): 87, (3, True): 54, (3, False): 60}
+    assert epochs == expected[min_epochs, continued] * iterations
+
+
+def test_fewer_iterations_than_a_run_has_begun_are_refused(tmp_path):
+    begun = drive(bohb_oracle(2), tmp_path / "a", trials=30)  # into the second iteration
+    message = "--hyperband-iterations 1 is fewer than the 2 iterations the run has begun"
+    with pytest.raises(ConfigError, match=message):
+        reloaded(bohb_oracle(1), begun, tmp_path / "a")
+
+
 @pytest.mark.parametrize("seed", [0, 5])
 def test_random_fraction_one_is_keras_tuner_hyperband(seed, tmp_path):
     hps = keras_tuner.HyperParameters()
@@ -436,9 +496,38 @@ def test_min_epochs_drops_the_brackets_below_it_and_stays_with_the_run(tmp_path,
     assert "min_epochs" in err and "--min-epochs" in err and "Traceback" not in err
 
 
+def test_resume_with_more_hyperband_iterations_extends_a_finished_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["--objective", "toy", "--search", "bohb", "--out", str(run_dir)]
+    assert train_with_bo(args) == 0
+    first = pd.read_csv(run_dir / "trials.csv")
+    capsys.readouterr()
+    assert train_with_bo(["--resume", str(run_dir), "--hyperband-iterations", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "bohb: Hyperband brackets (max_epochs=3, factor 3, 2 iterations: 12 trials" in out
+    assert "fidelity check after 4 of 4 brackets (12 trials)" in out
+    trials = pd.read_csv(run_dir / "trials.csv")
+    pd.testing.assert_frame_equal(trials.head(6), first)  # the first iteration is kept
+    assert trials["budget"].tolist() == [1, 1, 1, 3, 3, 3] * 2
+    assert trials["bracket"].tolist() == [1, 1, 1, 1, 0, 0] * 2
+    # Resumed without the flag, it keeps 2; with fewer, it is refused and left as it was.
+    assert train_with_bo(["--resume", str(run_dir)]) == 0
+    assert len(pd.read_csv(run_dir / "trials.csv")) == 12
+    capsys.readouterr()
+    assert train_with_bo(["--resume", str(run_dir), "--hyperband-iterations", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--hyperband-iterations 1 is fewer than the run's 2; a resumed run may add " in err
+    assert "Traceback" not in err
+    assert json.loads((run_dir / "tuning.json").read_text())["hyperband_iterations"] == 2
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--search", "bo", "--hyperband-iterations", "2"], "--hyperband-iterations 2 repeats "
+         "the brackets; it applies to --search hyperband or bohb, not bo."),
+        (["--search", "hyperband", "--hyperband-iterations", "0"], "--hyperband-iterations "
+         "must be an integer >= 1; got 0."),
         (["--search", "bo", "--min-epochs", "2"], "--min-epochs 2 sets the smallest Hyperband "
          "rung; it applies to --search hyperband or bohb, not bo."),
         (["--search", "bohb", "--min-epochs", "4"], "--min-epochs must be an integer in 1..3 "
