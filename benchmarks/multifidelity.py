@@ -23,6 +23,7 @@ best observed score so far, at any budget (what `best.json` holds).
     python benchmarks/multifidelity.py                 # the table in benchmarks/README.md
     python benchmarks/multifidelity.py --seeds 3
     python benchmarks/multifidelity.py --tiny          # a smoke run (seconds)
+    python benchmarks/multifidelity.py --bohb-min-epochs 3   # bohb without 1-epoch rungs
 """
 
 from __future__ import annotations
@@ -137,8 +138,11 @@ def drive(oracle, objective, space, workdir: Path):
     ).frame.sort_values("trial")
 
 
-def run_search(method: str, seed: int, max_epochs: int, evaluations: int, workdir: Path) -> Run:
-    """`method` through `build_oracle` and `drive_search`, as `train-with-bo` runs it."""
+def run_search(
+    method: str, seed: int, max_epochs: int, evaluations: int, workdir: Path, bohb_min: int = 1
+) -> Run:
+    """`method` through `build_oracle` and `drive_search`, as `train-with-bo` runs it
+    (`bohb_min`: bohb's --min-epochs; hyperband keeps keras-tuner's 1)."""
     import keras_tuner
 
     from keras_recipes.tuning.bo.searches import build_oracle
@@ -154,6 +158,7 @@ def run_search(method: str, seed: int, max_epochs: int, evaluations: int, workdi
         n_iter=evaluations - init_points,
         seed=seed,
         max_epochs=max_epochs,
+        min_epochs=bohb_min if method == "bohb" else 1,
     )
     start = time.perf_counter()
     frame = drive(oracle, NoisyBranin(max_epochs, seed), space, workdir)
@@ -229,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(METHODS),
         help=f"comma-separated, of {', '.join(METHODS)} (default: all)",
     )
+    parser.add_argument(
+        "--bohb-min-epochs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="bohb's --min-epochs (hyperband keeps 1; bohb's iteration then costs less, and "
+        "its best after its last trial stands for the larger budgets) (default: 1)",
+    )
     parser.add_argument("--tiny", action="store_true", help="2 seeds, max 9 epochs (seconds)")
     return parser
 
@@ -256,14 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"# Multi-fidelity Branin, max {args.max_epochs} epochs (factor 3, one Hyperband "
         f"iteration = {epochs} epochs = {epochs / args.max_epochs:.1f} full-budget "
         f"evaluations; bo and random: {evaluations}), median over {args.seeds} seeds, "
-        f"{date.today()}\n"
+        f"bohb min_epochs={args.bohb_min_epochs}, {date.today()}\n"
     )
     runs: dict[str, list[Run]] = {m: [] for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             for method in methods:
+                folder = Path(tmp) / method / str(seed)
                 run = run_search(
-                    method, seed, args.max_epochs, evaluations, Path(tmp) / method / str(seed)
+                    method, seed, args.max_epochs, evaluations, folder, args.bohb_min_epochs
                 )
                 runs[method].append(run)
                 final = run.best_at(math.inf, args.max_epochs)
