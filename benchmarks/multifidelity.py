@@ -259,9 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.tiny:
         args.seeds, args.max_epochs = min(args.seeds, 2), 9
-    from keras_recipes.tuning.bo.bohb import hyperband_schedule
+    from keras_recipes.tuning.engine.rungs import hyperband_schedule, schedule_cost
 
-    epochs = sum(n * e for rounds in hyperband_schedule(args.max_epochs) for n, e in rounds)
+    # Every trial here costs its whole budget (nothing continues a parent's run).
+    _, epochs = schedule_cost(hyperband_schedule(args.max_epochs), continued=False)
     # bo and random get as many full-budget evaluations as one Hyperband iteration costs.
     evaluations = math.ceil(epochs / args.max_epochs)
     checkpoints = [k for k in CHECKPOINTS if k <= epochs / args.max_epochs] or [1]
