@@ -33,10 +33,8 @@ from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, make_acquisition
 from keras_recipes.tuning.engine.rungs import (
     ExtendableIterations,
-    brackets_words,
-    hyperband_schedule,
-    iterations_words,
-    schedule_cost,
+    oracle_schedule,
+    plan_words,
     with_min_epochs,
 )
 
@@ -174,7 +172,7 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
     @property
     def schedule(self) -> list[list[tuple[int, int]]]:
         """The brackets as (configurations, epochs) per round (`hyperband_schedule`)."""
-        return hyperband_schedule(self.max_epochs, self.factor, self.min_epochs)
+        return oracle_schedule(self)
 
     # -- observations ----------------------------------------------------------------------
 
@@ -365,11 +363,9 @@ def build_bohb(
         kappa=kappa,
         seed=seed,
     )
-    trials, epochs = schedule_cost(oracle.schedule, continued, hyperband_iterations)
     name = {"ei": f"EI xi={xi:g}", "poi": f"POI xi={xi:g}", "ucb": f"UCB kappa={kappa:g}"}
     return oracle, (
-        f"bohb: Hyperband brackets ({brackets_words(max_epochs, min_epochs)}, "
-        f"{iterations_words(hyperband_iterations)}: {trials} trials, {epochs} epochs); new "
+        f"bohb: Hyperband brackets ({plan_words(oracle, continued)}); new "
         f"configurations from bayes_opt GP + {name[acquisition]} fitted at the largest budget "
         f"with >= {oracle.min_points} scores, 1/3 random (--init-points/--n-iter do not apply)"
     )

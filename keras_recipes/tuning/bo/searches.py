@@ -19,14 +19,7 @@ from keras_recipes.tuning.bo.bohb import build_bohb
 from keras_recipes.tuning.bo.config import SEARCHES
 from keras_recipes.tuning.bo.oracle import SEED_SPACING, BayesOptOracle
 from keras_recipes.tuning.bo.space import SearchSpace
-from keras_recipes.tuning.engine.rungs import (
-    ExtendableIterations,
-    brackets_words,
-    hyperband_schedule,
-    iterations_words,
-    schedule_cost,
-    with_min_epochs,
-)
+from keras_recipes.tuning.engine.rungs import ExtendableIterations, plan_words, with_min_epochs
 
 
 def grid_shape(budget: int, dims: int) -> tuple[int, ...]:
@@ -186,12 +179,8 @@ def build_oracle(
             hyperparameters=hps,
         )
         with_min_epochs(oracle, min_epochs)
-        trials, epochs = schedule_cost(
-            hyperband_schedule(max_epochs, 3, min_epochs), continued, hyperband_iterations
-        )
         return oracle, (
-            f"hyperband: {brackets_words(max_epochs, min_epochs)}, "
-            f"{iterations_words(hyperband_iterations)}: {trials} trials, {epochs} epochs (the "
-            "trial count follows from max_epochs; --init-points/--n-iter do not apply)"
+            f"hyperband: {plan_words(oracle, continued)} (the trial count follows from "
+            "max_epochs; --init-points/--n-iter do not apply)"
         )
     raise ConfigError(f"Unknown search {search!r}; valid: {', '.join(SEARCHES)}.")

@@ -88,18 +88,6 @@ def check_min_epochs(min_epochs: Any, max_epochs: int) -> int:
     )
 
 
-def brackets_words(max_epochs: int, min_epochs: int = 1) -> str:
-    """How a plan line names Hyperband's brackets (min_epochs only when not keras-tuner's 1).
-
-    Example:
-
-    >>> brackets_words(9), brackets_words(9, 3)
-    ('max_epochs=9, factor 3', 'max_epochs=9, min_epochs=3, factor 3')
-    """
-    least = f", min_epochs={min_epochs}" if min_epochs != 1 else ""
-    return f"max_epochs={max_epochs}{least}, factor 3"
-
-
 def with_min_epochs(oracle, min_epochs: int):
     """`oracle`, a new keras-tuner `HyperbandOracle` (or subclass), whose smallest rung trains
     at least `min_epochs` epochs (`hyperband_schedule`); keras-tuner's own is 1.
@@ -147,15 +135,35 @@ def schedule_cost(schedule, continued: bool = True, iterations: int = 1) -> tupl
     return trials * iterations, epochs * iterations
 
 
-def iterations_words(iterations: int) -> str:
-    """How a plan line names Hyperband's iteration count.
+def oracle_schedule(oracle) -> list[list[tuple[int, int]]]:
+    """`hyperband_schedule` of a keras-tuner `HyperbandOracle` (or subclass): its brackets
+    as (configurations, epochs) per round, from its own max_epochs, factor and min_epochs."""
+    return hyperband_schedule(oracle.max_epochs, oracle.factor, oracle.min_epochs)
+
+
+def plan_words(oracle, continued: bool = True) -> str:
+    """How a plan line names a Hyperband oracle's brackets and what they will train
+    (`schedule_cost`; min_epochs only when not keras-tuner's 1).
 
     Example:
 
-    >>> iterations_words(1), iterations_words(2)
-    ('one iteration', '2 iterations')
+    >>> import keras_tuner
+    >>> objective = keras_tuner.Objective("f", "max")
+    >>> plan_words(keras_tuner.oracles.HyperbandOracle(objective, max_epochs=9))
+    'max_epochs=9, factor 3, one iteration: 23 trials, 75 epochs'
+    >>> oracle = keras_tuner.oracles.HyperbandOracle(
+    ...     objective, max_epochs=9, hyperband_iterations=2)
+    >>> plan_words(with_min_epochs(oracle, 3), continued=False)
+    'max_epochs=9, min_epochs=3, factor 3, 2 iterations: 20 trials, 120 epochs'
     """
-    return "one iteration" if iterations == 1 else f"{iterations} iterations"
+    iterations = int(oracle.hyperband_iterations)
+    trials, epochs = schedule_cost(oracle_schedule(oracle), continued, iterations)
+    least = f", min_epochs={oracle.min_epochs}" if oracle.min_epochs != 1 else ""
+    times = "one iteration" if iterations == 1 else f"{iterations} iterations"
+    return (
+        f"max_epochs={oracle.max_epochs}{least}, factor {oracle.factor}, {times}: "
+        f"{trials} trials, {epochs} epochs"
+    )
 
 
 class ExtendableIterations:

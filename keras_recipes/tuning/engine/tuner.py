@@ -18,7 +18,7 @@ from keras_recipes.tuning.engine.outcome import STATUS_CODES, TrialOutcome
 from keras_recipes.tuning.engine.recorder import trial_number
 from keras_recipes.tuning.engine.rungs import (
     Promotion,
-    hyperband_schedule,
+    oracle_schedule,
     prune_states,
     rounds_left,
 )
@@ -206,8 +206,7 @@ def _states_needed(oracle) -> set[str]:
     """Trial ids whose kept rung state must stay: a round may still promote them, or a
     promotion handed out has yet to take theirs over. Read under the oracle's lock
     (`synchronized`): on a chief, the workers' calls change it from the server's thread."""
-    schedule = hyperband_schedule(oracle.max_epochs, oracle.factor, oracle.min_epochs)
-    alive = rounds_left(oracle.get_state()["brackets"], schedule)
+    alive = rounds_left(oracle.get_state()["brackets"], oracle_schedule(oracle))
     # A promotion handed to a worker takes its parent's state over when it starts: until
     # it ends, that state is the worker's to move, not the chief's to delete (nor while
     # the trial of a worker presumed dead waits in the retry queue).

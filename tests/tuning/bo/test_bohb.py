@@ -20,14 +20,14 @@ from keras_recipes import _compat
 from keras_recipes.cli.train_with_bo import main as train_with_bo
 from keras_recipes.errors import ConfigError
 from keras_recipes.tuning.bo import bohb
-from keras_recipes.tuning.bo.bohb import BOHBOracle, hyperband_schedule, model_budget
+from keras_recipes.tuning.bo.bohb import BOHBOracle, model_budget
 from keras_recipes.tuning.bo.oracle import SEED_SPACING
 from keras_recipes.tuning.bo.search import drive_search, run_search
 from keras_recipes.tuning.bo.searches import build_oracle
 from keras_recipes.tuning.bo.space import SearchSpace
 from keras_recipes.tuning.bo.toy import toy_function
 from keras_recipes.tuning.engine.recorder import TrialRecorder
-from keras_recipes.tuning.engine.rungs import with_min_epochs
+from keras_recipes.tuning.engine.rungs import hyperband_schedule, with_min_epochs
 
 OBJECTIVE = keras_tuner.Objective("f", "max")
 BRANIN_BOUNDS = {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}

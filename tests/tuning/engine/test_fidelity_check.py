@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keras_recipes.tuning.bo.bohb import hyperband_schedule
 from keras_recipes.tuning.bo.search import drive_search
 from keras_recipes.tuning.bo.searches import build_oracle
 from keras_recipes.tuning.bo.space import SearchSpace
@@ -26,6 +25,7 @@ from keras_recipes.tuning.engine.fidelity_check import (
     warning_line,
 )
 from keras_recipes.tuning.engine.recorder import TrialRecorder
+from keras_recipes.tuning.engine.rungs import hyperband_schedule
 
 
 def test_examples():
