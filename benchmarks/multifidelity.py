@@ -24,6 +24,7 @@ best observed score so far, at any budget (what `best.json` holds).
     python benchmarks/multifidelity.py --seeds 3
     python benchmarks/multifidelity.py --tiny          # a smoke run (seconds)
     python benchmarks/multifidelity.py --bohb-min-epochs 3   # bohb without 1-epoch rungs
+    python benchmarks/multifidelity.py --bohb-min-epochs 3 --hyperband-min-epochs 3
 """
 
 from __future__ import annotations
@@ -139,10 +140,16 @@ def drive(oracle, objective, space, workdir: Path):
 
 
 def run_search(
-    method: str, seed: int, max_epochs: int, evaluations: int, workdir: Path, bohb_min: int = 1
+    method: str,
+    seed: int,
+    max_epochs: int,
+    evaluations: int,
+    workdir: Path,
+    bohb_min: int = 1,
+    hyperband_min: int = 1,
 ) -> Run:
     """`method` through `build_oracle` and `drive_search`, as `train-with-bo` runs it
-    (`bohb_min`: bohb's --min-epochs; hyperband keeps keras-tuner's 1)."""
+    (`bohb_min`, `hyperband_min`: their --min-epochs)."""
     import keras_tuner
 
     from keras_recipes.tuning.bo.searches import build_oracle
@@ -158,7 +165,7 @@ def run_search(
         n_iter=evaluations - init_points,
         seed=seed,
         max_epochs=max_epochs,
-        min_epochs=bohb_min if method == "bohb" else 1,
+        min_epochs={"bohb": bohb_min, "hyperband": hyperband_min}.get(method, 1),
     )
     start = time.perf_counter()
     frame = drive(oracle, NoisyBranin(max_epochs, seed), space, workdir)
@@ -239,8 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="bohb's --min-epochs (hyperband keeps 1; bohb's iteration then costs less, and "
-        "its best after its last trial stands for the larger budgets) (default: 1)",
+        help="bohb's --min-epochs (its iteration then costs less, and its best after its "
+        "last trial stands for the larger budgets) (default: 1)",
+    )
+    parser.add_argument(
+        "--hyperband-min-epochs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="hyperband's --min-epochs, to compare bohb with the same brackets (default: 1)",
     )
     parser.add_argument("--tiny", action="store_true", help="2 seeds, max 9 epochs (seconds)")
     return parser
@@ -270,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"# Multi-fidelity Branin, max {args.max_epochs} epochs (factor 3, one Hyperband "
         f"iteration = {epochs} epochs = {epochs / args.max_epochs:.1f} full-budget "
         f"evaluations; bo and random: {evaluations}), median over {args.seeds} seeds, "
-        f"bohb min_epochs={args.bohb_min_epochs}, {date.today()}\n"
+        f"bohb min_epochs={args.bohb_min_epochs}, hyperband min_epochs="
+        f"{args.hyperband_min_epochs}, {date.today()}\n"
     )
     runs: dict[str, list[Run]] = {m: [] for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,7 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for method in methods:
                 folder = Path(tmp) / method / str(seed)
                 run = run_search(
-                    method, seed, args.max_epochs, evaluations, folder, args.bohb_min_epochs
+                    method,
+                    seed,
+                    args.max_epochs,
+                    evaluations,
+                    folder,
+                    args.bohb_min_epochs,
+                    args.hyperband_min_epochs,
                 )
                 runs[method].append(run)
                 final = run.best_at(math.inf, args.max_epochs)

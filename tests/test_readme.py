@@ -96,3 +96,19 @@ def test_bayes_opt_tuner_example_runs(tmp_path, monkeypatch, capsys):
     assert best["units_0"] in range(32, 513, 32) and best["activation"] in ("relu", "tanh")
     assert namespace["best"].count_params() > 0
     assert (tmp_path / "runs" / "mine" / "oracle.json").is_file()
+
+
+def test_the_bohb_tuner_example_runs_on_the_bayes_opt_tuner_examples_hypermodel(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # both write runs/
+    namespace = {}
+    for sub in (
+        "Tune any hypermodel: `BayesOptTuner`",
+        "Multi-fidelity for any hypermodel: `BOHBTuner`",
+    ):
+        (block,) = blocks_after("Use it in your own project", sub=sub)
+        exec(compile(block, "README", "exec"), namespace)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "6 trials"
+    epochs = [t.hyperparameters["tuner/epochs"] for t in namespace["tuner"].oracle.trials.values()]
+    assert sorted(epochs) == [1, 1, 1, 3, 3, 3]

@@ -1,6 +1,7 @@
 """`keras-recipes tune`: search the recipe space (activation, init, batch-norm placement,
 optimizer, schedule, dropout kind; learning rate, weight decay, momentum) with keras-tuner's
-random, Bayesian or Hyperband oracle, on `train-with-bo`'s trial engine.
+random, Bayesian or Hyperband oracle, or bohb (Hyperband + bayes_opt's GP), on
+`train-with-bo`'s trial engine.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ DEFAULT_ORACLE = "bayesian"
 DEFAULT_MAX_TRIALS = 30
 EXIT_NO_RESULT = 1
 #: `tuning.recipe.config.ORACLES`, repeated so that `--help` does not import keras-tuner.
-ORACLE_CHOICES = ("random", "bayesian", "hyperband")
+ORACLE_CHOICES = ("random", "bayesian", "hyperband", "bohb")
 
 _DESCRIPTION = (
     "Search the recipe space with keras-tuner (the trial engine of "
@@ -41,6 +42,8 @@ examples:
   keras-recipes tune --epochs 5                          30 Bayesian trials of 5 epochs
   keras-recipes tune --oracle random --max-trials 10     keras-tuner's random search
   keras-recipes tune --oracle hyperband --epochs 9       Hyperband, at most 30 trials
+  keras-recipes tune --oracle bohb --epochs 27 --max-trials 60
+                                                         Hyperband's brackets + a GP
   keras-recipes tune --resume runs/tune-20250101-120000  continue a killed run
   keras-recipes tune --resume runs/tune-... --max-trials 50   extend it
   python train.py --recipe runs/tune-.../best.toml       train the winner
@@ -64,7 +67,8 @@ def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
         "--oracle",
         choices=ORACLE_CHOICES,
         default=None,
-        help=f"keras-tuner's search algorithm (default: {DEFAULT_ORACLE})",
+        help="keras-tuner's search algorithm, or bohb: Hyperband's brackets with new "
+        f"configurations from bayes_opt's GP (default: {DEFAULT_ORACLE})",
     )
     search.add_argument(
         "--max-trials",

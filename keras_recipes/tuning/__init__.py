@@ -4,9 +4,10 @@
   `trials.csv`, chief/worker mode, pruning, the run folder's claim and resume check;
 - `bo/`: `train-with-bo`, Bayesian optimisation (bayes_opt) of log10 learning rate and
   log10 weight decay, with random/grid/Hyperband baselines and plots; and
-  `BayesOptTuner`, the same GP + EI for any keras-tuner hypermodel;
-- `recipe/`: `keras-recipes tune`, keras-tuner's oracles over the recipe space
-  (activation, init, batch norm, optimizer, schedule, dropout).
+  `BayesOptTuner`, the same GP + EI for any keras-tuner hypermodel, and `BOHBTuner`,
+  keras-tuner's Hyperband with that GP behind its brackets;
+- `recipe/`: `keras-recipes tune`, keras-tuner's oracles (and bo's `BOHBOracle`) over the
+  recipe space (activation, init, batch norm, optimizer, schedule, dropout).
 
 Heavy modules (keras-tuner, TensorFlow) load on first use of a name below, so
 `import keras_recipes.tuning` and the CLI's `--help` stay fast.
@@ -19,6 +20,8 @@ from typing import Any
 
 _EXPORTS = {
     "BayesOptOracle": "keras_recipes.tuning.bo.oracle",
+    "BOHBOracle": "keras_recipes.tuning.bo.bohb",
+    "BOHBTuner": "keras_recipes.tuning.bo.tuner",
     "BayesOptTuner": "keras_recipes.tuning.bo.tuner",
     "HPSpace": "keras_recipes.tuning.bo.hp_space",
     "MedianPruner": "keras_recipes.tuning.engine.pruning",

@@ -16,4 +16,4 @@ def test_help_lists_the_oracles(capsys):
     with pytest.raises(SystemExit) as stop:
         tune.main(["--help"])
     assert stop.value.code == 0
-    assert "{random,bayesian,hyperband}" in capsys.readouterr().out
+    assert "{random,bayesian,hyperband,bohb}" in capsys.readouterr().out

@@ -8,6 +8,11 @@ largest budget that has at least d + 1 of them (d: the number of tuned parameter
 rule of BOHB's `min_points_in_model`. A fraction of the new configurations (1/3, BOHB's
 default) stays random, so a model misled by a low budget cannot stop the exploration.
 
+It searches either a box of floats (`bounds`: `train-with-bo`) or any keras-tuner
+`HyperParameters` space (`hyperparameters`: `BOHBTuner` and `keras-recipes tune`), encoded
+for the GP as `BayesOptOracle` encodes it (`hp_space.HPSpace`: log10 rates, grid indices,
+one-hot categories; one length scale per coordinate).
+
 Promotions are Hyperband's (keras-tuner's `HyperbandOracle`): only the configurations that
 start a bracket's first round change. With `random_fraction=1` the search is exactly
 keras-tuner's Hyperband with the same seed. The configurations of the round being filled
@@ -17,6 +22,7 @@ a score at its budget, so one round's configurations do not all go to the same s
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,7 +36,15 @@ from threadpoolctl import threadpool_limits
 
 from keras_recipes.errors import ConfigError, check_int
 from keras_recipes.seeds import check_seed
-from keras_recipes.tuning.bo.oracle import SEED_SPACING, make_acquisition
+from keras_recipes.tuning.bo.hp_space import HPSpace, check_unconditional
+from keras_recipes.tuning.bo.oracle import (
+    SEED_SPACING,
+    make_acquisition,
+    plain_params,
+    suggest_with_lies,
+    typed_parameters_allowed,
+    use_ard_kernel,
+)
 from keras_recipes.tuning.engine.rungs import (
     ExtendableIterations,
     oracle_schedule,
@@ -87,10 +101,16 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
     >>> objective = keras_tuner.Objective("f", "max")
     >>> BOHBOracle(objective, {"x": (-2.0, 6.0)}, max_epochs=9, min_epochs=3).schedule
     [[(5, 3), (2, 9)], [(3, 9)]]
+    >>> hp = keras_tuner.HyperParameters()
+    >>> _ = hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    >>> _ = hp.Choice("activation", ["relu", "tanh"])
+    >>> BOHBOracle("val_loss", hyperparameters=hp, max_epochs=27).min_points
+    3
 
     Args:
-        objective: str or keras_tuner.Objective. The metric to maximise.
-        bounds: mapping. `{"name": (low, high)}`, searched in this order.
+        objective: str or keras_tuner.Objective. The metric (maximised or minimised as its
+            direction says; the GP is told a minimised score negated).
+        bounds: mapping or None. `{"name": (low, high)}`, searched in this order.
         max_epochs: int. The largest budget (Hyperband's `max_epochs`).
         factor: int. Hyperband's reduction factor (>= 2).
         hyperband_iterations: int. Times the whole set of brackets runs (>= 1).
@@ -106,13 +126,17 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
             (GP restarts, acquisition search).
         liar_strategy: "max", "mean", "min" or a float: the value `ConstantLiar` pretends a
             running trial will score.
-        **kwargs: passed to `keras_tuner.oracles.HyperbandOracle`.
+        hyperparameters: keras_tuner.HyperParameters or None. The space instead of
+            `bounds` (it may also grow from what the hypermodel declares, as keras-tuner's
+            oracles allow); conditional hyperparameters are a ConfigError.
+        **kwargs: passed to `keras_tuner.oracles.HyperbandOracle` (e.g.
+            `tune_new_entries`, `allow_new_entries` with `hyperparameters`).
     """
 
     def __init__(
         self,
         objective: Any,
-        bounds: Mapping[str, tuple[float, float]],
+        bounds: Mapping[str, tuple[float, float]] | None = None,
         *,
         max_epochs: int,
         factor: int = 3,
@@ -125,6 +149,7 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
         kappa: float = 2.576,
         seed: int = 0,
         liar_strategy: str | float = "max",
+        hyperparameters: keras_tuner.HyperParameters | None = None,
         **kwargs: Any,
     ):
         check_int("max_epochs", max_epochs, 1)
@@ -138,10 +163,19 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
             )
         check_seed(seed)
         make_acquisition(acquisition, xi=xi, kappa=kappa)  # validates before anything runs
-        self.bounds = {str(k): (float(lo), float(hi)) for k, (lo, hi) in bounds.items()}
-        hps = keras_tuner.HyperParameters()
-        for name, (low, high) in self.bounds.items():
-            hps.Float(name, low, high)
+        if bounds is not None:
+            if hyperparameters is not None:
+                raise ConfigError("Give BOHBOracle either bounds or hyperparameters, not both.")
+            self.bounds = {str(k): (float(lo), float(hi)) for k, (lo, hi) in bounds.items()}
+            hyperparameters = keras_tuner.HyperParameters()
+            for name, (low, high) in self.bounds.items():
+                hyperparameters.Float(name, low, high)
+            kwargs = {**kwargs, "allow_new_entries": False, "tune_new_entries": False}
+        else:
+            self.bounds = None
+            for hp in hyperparameters.space if hyperparameters is not None else ():
+                check_unconditional(hp)
+        self._encoding: tuple[str, HPSpace] | None = None
         super().__init__(
             objective=objective,
             max_epochs=max_epochs,
@@ -150,14 +184,12 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
             # The same keras-tuner seed as `--search hyperband`, so its random draws are
             # Hyperband's (keras-tuner reads 0 as "no seed").
             seed=seed * SEED_SPACING + 1,
-            hyperparameters=hps,
-            allow_new_entries=False,
-            tune_new_entries=False,
+            hyperparameters=hyperparameters,
             **kwargs,
         )
         with_min_epochs(self, min_epochs)
         self.random_fraction = float(random_fraction)
-        self.min_points = min_points if min_points is not None else len(self.bounds) + 1
+        self._min_points = min_points
         self.acquisition = acquisition
         self.xi = float(xi)
         self.kappa = float(kappa)
@@ -174,6 +206,37 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
         """The brackets as (configurations, epochs) per round (`hyperband_schedule`)."""
         return oracle_schedule(self)
 
+    @property
+    def min_points(self) -> int:
+        """Observations a budget needs before the GP is fitted on it (default d + 1)."""
+        if self._min_points is not None:
+            return self._min_points
+        return (len(self.bounds) if self.bounds else len(self.space.params)) + 1
+
+    @property
+    def space(self) -> HPSpace:
+        """The GP's encoding of the keras-tuner space (`HPSpace`), following it as it grows."""
+        key = json.dumps(self.hyperparameters.get_config(), sort_keys=True, default=str)
+        if self._encoding is None or self._encoding[0] != key:
+            self._encoding = (key, HPSpace(self.hyperparameters))
+        return self._encoding[1]
+
+    def update_space(self, hyperparameters: keras_tuner.HyperParameters) -> None:
+        """keras-tuner's, refusing a conditional hyperparameter at once (with its name)."""
+        for hp in hyperparameters.space:
+            check_unconditional(hp)
+        super().update_space(hyperparameters)
+
+    def _point(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The GP's coordinates of a trial's values."""
+        if self.bounds is not None:
+            return {name: float(values[name]) for name in self.bounds}
+        return self.space.to_params(values)
+
+    def _target(self, score: float) -> float:
+        # bayes_opt maximises.
+        return score if self.objective.direction == "max" else -score
+
     # -- observations ----------------------------------------------------------------------
 
     def observations(self, budget: int) -> list[tuple[dict[str, float], float]]:
@@ -188,11 +251,11 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
                 continue
             if trial.score is None or not math.isfinite(trial.score):
                 continue
-            point = _point(values, self.bounds)
+            point = self._point(values)
             key = tuple(point.values())
             if key not in seen:
                 seen.add(key)
-                out.append((point, float(trial.score)))
+                out.append((point, self._target(float(trial.score))))
         return out
 
     def budget_counts(self) -> dict[int, int]:
@@ -231,10 +294,8 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
             if values.get("tuner/bracket") != bracket:
                 break
             if values.get("tuner/round") == 0:
-                first_round.append(_point(values, self.bounds))
-        running = [
-            _point(t.hyperparameters.values, self.bounds) for t in self.ongoing_trials.values()
-        ]
+                first_round.append(self._point(values))
+        running = [self._point(t.hyperparameters.values) for t in self.ongoing_trials.values()]
         return [*reversed(first_round), *running]
 
     def _propose(self, trial_id: str, values: dict[str, Any]) -> None:
@@ -246,12 +307,12 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
         budget = model_budget(self.budget_counts(), self.min_points)
         record: dict[str, Any] = {"source": "random", "budget": None, "points": 0, "lies": 0}
         if coin >= self.random_fraction:
-            if budget is None:
-                record["source"] = "no-model"
+            if budget is None or (self.bounds is None and not self.space.params):
+                record["source"] = "no-model"  # (or nothing to tune yet): keras-tuner's draw
             else:
                 observed = self.observations(budget)
                 point, lies = self._suggest(observed, self.pending(values["tuner/bracket"]))
-                values.update(point)
+                values.update(point if self.bounds is not None else self.space.to_values(point))
                 record = {"source": "gp", "budget": budget, "points": len(observed), "lies": lies}
         self.proposals[trial_id] = record
 
@@ -274,6 +335,8 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
         observed: Sequence[tuple[dict[str, float], float]],
         pending: Sequence[dict[str, float]],
     ) -> tuple[dict[str, float], int]:
+        if self.bounds is None:
+            return self._suggest_typed(observed, pending)
         # A fresh optimizer each time: the budget it is fitted on changes as brackets end.
         optimizer, liar = self._new_optimizer()
         for params, score in observed:
@@ -285,17 +348,48 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
         # workers, `ConstantLiar` tells the GP they scored the best so far, and the next
         # suggestion goes elsewhere.
         space = optimizer.space
-        lies: list[np.ndarray] = []
-        for point in pending:
-            x = space.params_to_array(point)
-            if x in space or any(np.array_equal(x, p) for p in lies):
-                continue
-            lies.append(x)
+        lies = _unscored(space, pending)
         liar.dummies = lies  # a private reach: see _compat
         # One BLAS thread: see BayesOptOracle._suggest (tiny matrices, TF on the cores).
         with threadpool_limits(limits=1):
             suggestion = optimizer.suggest()
         return {name: float(v) for name, v in suggestion.items()}, len(lies)
+
+    def _suggest_typed(
+        self,
+        observed: Sequence[tuple[dict[str, Any], float]],
+        pending: Sequence[dict[str, Any]],
+    ) -> tuple[dict[str, Any], int]:
+        """`_suggest` for a keras-tuner space, as `BayesOptOracle` suggests there: Int and
+        categorical coordinates, one length scale each, lies in a typed copy of the space,
+        and a repeat of a scored or pending point replaced by a random one."""
+        pbounds = self.space.pbounds
+        with typed_parameters_allowed():
+            optimizer = BayesianOptimization(
+                f=None,
+                pbounds=pbounds,
+                acquisition_function=make_acquisition(
+                    self.acquisition, xi=self.xi, kappa=self.kappa
+                ),
+                random_state=self._rng,
+                verbose=0,
+            )
+        use_ard_kernel(optimizer)
+        for params, score in observed:
+            optimizer.register(params=params, target=score)
+        space = optimizer.space
+        lies = _unscored(space, pending)
+        with threadpool_limits(limits=1):
+            if lies:
+                params = suggest_with_lies(optimizer, pbounds, lies, self.liar_strategy, self._rng)
+            else:
+                params = plain_params(optimizer.suggest())
+        # A discrete space can make EI ask for a point already scored or pending; that
+        # trial would teach the GP nothing new.
+        x = space.params_to_array(params)
+        if x in space or any(np.array_equal(x, p) for p in lies):
+            params = plain_params(optimizer.random_sample(1)[0])
+        return params, len(lies)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -327,9 +421,10 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
 
     def _settings(self) -> dict[str, Any]:
         return {
-            "bounds": {k: list(v) for k, v in self.bounds.items()},
+            "bounds": {k: list(v) for k, v in self.bounds.items()} if self.bounds else None,
             "random_fraction": self.random_fraction,
-            "min_points": self.min_points,
+            # A box's d is fixed, and runs saved it resolved; a keras-tuner space may grow.
+            "min_points": self.min_points if self.bounds else self._min_points,
             "acquisition": self.acquisition,
             "seed": self.bo_seed,
         }
@@ -373,6 +468,17 @@ def build_bohb(
 
 def _point(values: Mapping[str, Any], bounds: Mapping[str, Any]) -> dict[str, float]:
     return {name: float(values[name]) for name in bounds}
+
+
+def _unscored(space: Any, points: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+    """`points` as arrays of bayes_opt's target `space`, without those it has a score for
+    and without repeats (a lie on a scored point, or a twin lie, would be a duplicate)."""
+    out: list[np.ndarray] = []
+    for point in points:
+        x = space.params_to_array(point)
+        if x not in space and not any(np.array_equal(x, p) for p in out):
+            out.append(x)
+    return out
 
 
 def _rng_state(rng: np.random.RandomState) -> list:

@@ -255,10 +255,10 @@ class BayesOptOracle(keras_tuner.Oracle):
             d = len(self._space.params)
             self.init_count = self.init_points if self.init_points else max(3, 3 * d)
             # `maximize` samples all init points up front, before the first suggestion.
-            self._queue = [_plain(p) for p in self._optimizer.random_sample(self.init_count)]
+            self._queue = [plain_params(p) for p in self._optimizer.random_sample(self.init_count)]
         elif self._queue:
             # New hyperparameters appeared: the random points not yet run cover them too.
-            self._queue = [_plain(p) for p in self._optimizer.random_sample(len(self._queue))]
+            self._queue = [plain_params(p) for p in self._optimizer.random_sample(len(self._queue))]
 
     def _rebuild(self, key: str) -> None:
         self._space_key = key
@@ -281,7 +281,7 @@ class BayesOptOracle(keras_tuner.Oracle):
         # 3.4's ConstantLiar cannot copy: there the lies are told by _suggest_with_lies.
         liar = None if self._keras_space else acquisition.ConstantLiar(base, self.liar_strategy)
         pbounds = self._space.pbounds if self._space.params else {"_": (0.0, 1.0)}
-        with _typed_parameters_allowed():
+        with typed_parameters_allowed():
             optimizer = BayesianOptimization(
                 f=None,
                 pbounds=pbounds,
@@ -336,37 +336,21 @@ class BayesOptOracle(keras_tuner.Oracle):
             if self._liar is None and pending:
                 params = self._suggest_with_lies(pending)
             else:
-                params = _plain(self._optimizer.suggest())
+                params = plain_params(self._optimizer.suggest())
         if self._keras_space:
             # A discrete space can make EI ask for a point already scored; that trial would
             # teach the GP nothing (bayes_opt does not register a repeat), so it is replaced
             # by a random point.
             x = self._optimizer.space.params_to_array(params)
             if x in self._optimizer.space or any(np.array_equal(x, p) for p in pending):
-                params = _plain(self._optimizer.random_sample(1)[0])
+                params = plain_params(self._optimizer.random_sample(1)[0])
         return params
 
     def _suggest_with_lies(self, pending: list[np.ndarray]) -> dict[str, Any]:
         """ConstantLiar's suggestion, on a copy of the space that keeps its types."""
-        space = self._optimizer.space
-        with _typed_parameters_allowed():
-            lied = TargetSpace(None, self._space.pbounds, allow_duplicate_points=True)
-        for x, y in zip(space.params, space.target, strict=True):
-            lied.register(x, float(y))
-        strategy = self.liar_strategy
-        if isinstance(strategy, int | float):
-            lie = float(strategy)
-        else:
-            lie = float({"max": np.max, "min": np.min, "mean": np.mean}[strategy](space.target))
-        for x in pending:
-            lied.register(x, lie)
-        x = self._optimizer.acquisition_function.suggest(
-            gp=_compat.bayes_opt_gp(self._optimizer),
-            target_space=lied,
-            fit_gp=True,
-            random_state=self._rng,
+        return suggest_with_lies(
+            self._optimizer, self._space.pbounds, pending, self.liar_strategy, self._rng
         )
-        return _plain(lied.array_to_params(x))
 
     def _register(self, trial: keras_tuner.engine.trial.Trial) -> None:
         target = self._target(trial)
@@ -470,8 +454,55 @@ class BayesOptOracle(keras_tuner.Oracle):
             self._space_key = None
 
 
-def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    """bayes_opt's point with numpy scalars as Python ones (JSON, keras-tuner values)."""
+def suggest_with_lies(
+    optimizer: BayesianOptimization,
+    pbounds: Mapping[str, Any],
+    pending: list[np.ndarray],
+    strategy: str | float,
+    rng: np.random.RandomState,
+) -> dict[str, Any]:
+    """`optimizer`'s suggestion with `pending` points told as lies (`strategy`: "max",
+    "mean", "min" of the scores so far, or a number), for spaces with Int and categorical
+    parameters: bayes_opt 3.4's `ConstantLiar` cannot copy those, so the lies go into a
+    typed copy of the target space instead; the optimizer itself is left as it was.
+
+    Example:
+
+    >>> from bayes_opt import acquisition
+    >>> optimizer = BayesianOptimization(None, {"k": (0, 4, int)}, random_state=0,
+    ...     acquisition_function=acquisition.ExpectedImprovement(xi=0.01), verbose=0)
+    >>> for k in (0, 4):
+    ...     optimizer.register(params={"k": k}, target=float(k))
+    >>> point = suggest_with_lies(optimizer, {"k": (0, 4, int)}, [np.array([3.0])], "max",
+    ...                           np.random.RandomState(0))
+    >>> point["k"] in (1, 2), len(optimizer.space)
+    (True, 2)
+    """
+    space = optimizer.space
+    with typed_parameters_allowed():
+        lied = TargetSpace(None, pbounds, allow_duplicate_points=True)
+    for x, y in zip(space.params, space.target, strict=True):
+        lied.register(x, float(y))
+    if isinstance(strategy, int | float):
+        lie = float(strategy)
+    else:
+        lie = float({"max": np.max, "min": np.min, "mean": np.mean}[strategy](space.target))
+    for x in pending:
+        lied.register(x, lie)
+    x = optimizer.acquisition_function.suggest(
+        gp=_compat.bayes_opt_gp(optimizer), target_space=lied, fit_gp=True, random_state=rng
+    )
+    return plain_params(lied.array_to_params(x))
+
+
+def plain_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """bayes_opt's point with numpy scalars as Python ones (JSON, keras-tuner values).
+
+    Example:
+
+    >>> plain_params({"lr": np.float64(-2.0), "units": np.int64(3), "act": "tanh"})
+    {'lr': -2.0, 'units': 3, 'act': 'tanh'}
+    """
     return {
         name: value.item() if isinstance(value, np.generic) else value
         for name, value in params.items()
@@ -479,7 +510,8 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _typed_parameters_allowed() -> Iterator[None]:
+def typed_parameters_allowed() -> Iterator[None]:
+    """A block where bayes_opt builds Int and categorical parameters without its warning."""
     # bayes_opt 3.4 calls its Int and categorical parameters "experimental"; they are its
     # documented API, and the tests check what they return.
     with warnings.catch_warnings():

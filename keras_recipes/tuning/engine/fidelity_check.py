@@ -116,7 +116,7 @@ def rung_taus(
     ok = ok[np.isfinite(ok[objective_name].astype(float))]
     scores: dict[int, dict[tuple, float]] = {}
     for row in ok.to_dict("records"):
-        key = (int(row["bracket"]), *(float(row[n]) for n in param_names))
+        key = (int(row["bracket"]), *(_hashable(row[n]) for n in param_names))
         scores.setdefault(int(row["budget"]), {}).setdefault(key, float(row[objective_name]))
     top = scores.get(int(top_budget), {})
     out = []
@@ -125,6 +125,11 @@ def rung_taus(
         tau = kendall_tau([scores[budget][k] for k in keys], [top[k] for k in keys])
         out.append(RungTau(budget, int(top_budget), len(keys), tau))
     return out
+
+
+def _hashable(value: Any) -> float | str:
+    # A number (numpy or Python) as a float; a category (the recipe space's) as itself.
+    return float(value) if isinstance(value, int | float | np.number) else str(value)
 
 
 def warning_line(taus: Sequence[RungTau]) -> str | None:

@@ -15,7 +15,7 @@ from keras_recipes.tuning.recipe.space import RecipeSpace
 CONFIG_NAME = "tune.json"
 BEST_RECIPE = "best.toml"
 OBJECTIVE = "best_val_accuracy"
-ORACLES = ("random", "bayesian", "hyperband")
+ORACLES = ("random", "bayesian", "hyperband", "bohb")
 #: Settings a resumed run may not change (`max_trials` may grow).
 IDENTITY_KEYS = ("oracle", "seed", "init_points", "space", "train")
 
@@ -38,9 +38,10 @@ class RecipeSearchConfig(SavedSettings):
             recipe (the fields the space does not set, and `training.epochs`, the epochs of
             each trial; Hyperband: the most a trial gets). A recipe alone means the demo
             data at 227 px, width 1. Its seed becomes `seed`.
-        oracle: str. keras-tuner's "random", "bayesian" (GP) or "hyperband".
+        oracle: str. keras-tuner's "random", "bayesian" (GP) or "hyperband", or "bohb"
+            (Hyperband's brackets, new configurations from bayes_opt's GP: `BOHBOracle`).
         max_trials: int. Points the oracle proposes, invalid ones included (they cost no
-            training). Hyperband's count follows from the epochs; this caps it.
+            training). Hyperband's (and bohb's) count follows from the epochs; this caps it.
         seed: int. Seeds the oracle and every trial's training.
         space: RecipeSpace. The searched choices and ranges.
         init_points: int or None. Bayesian: random points before the GP takes over

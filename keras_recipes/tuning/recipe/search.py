@@ -1,12 +1,15 @@
-"""`keras-recipes tune`'s search: keras-tuner's random, Bayesian or Hyperband oracle over the
-recipe space, run on the same trial engine as `train-with-bo` (`search.drive_search`).
+"""`keras-recipes tune`'s search: keras-tuner's random, Bayesian or Hyperband oracle, or
+bohb (Hyperband's brackets with bayes_opt's GP), over the recipe space, run on the same
+trial engine as `train-with-bo` (`search.drive_search`).
 
 Run directory:
 
     tune.json          the settings (checked when resuming)
     trials.csv         one row per finished trial: the choices, lr, wd, momentum, the best
-                       validation accuracy, epochs, seconds, status, reason (rewritten after
-                       each trial)
+                       validation accuracy, epochs, seconds, status, (hyperband, bohb:
+                       budget, bracket), reason (rewritten after each trial)
+    fidelity.json      hyperband, bohb: after each bracket, the Kendall tau of each lower
+                       budget's scores with the top budget's (`engine.fidelity_check`)
     best.json          the best trial so far
     best.toml          its recipe: `python train.py --recipe <run_dir>/best.toml`
     trials/<n>/        each trained trial's train() run (history.csv, summary.json, recipe.toml)
@@ -26,20 +29,28 @@ import pandas as pd
 
 from keras_recipes.recipes import Recipe
 from keras_recipes.training.run_dir import prepare_run_dir
+from keras_recipes.tuning.bo.bohb import BOHBOracle
 from keras_recipes.tuning.engine import cluster
 from keras_recipes.tuning.engine.driver import SearchResult, drive_search, load_data_first, say
 from keras_recipes.tuning.engine.failures import last_line
 from keras_recipes.tuning.engine.outcome import TrialOutcome
 from keras_recipes.tuning.engine.recorder import TrialRecorder, best_trial
 from keras_recipes.tuning.engine.run_folder import claim_run_dir
+from keras_recipes.tuning.engine.rungs import plan_words
 from keras_recipes.tuning.engine.space import param_value
 from keras_recipes.tuning.recipe.config import BEST_RECIPE, OBJECTIVE, RecipeSearchConfig
 from keras_recipes.tuning.recipe.objective import RecipeObjective
 
+#: The oracles whose trials have Hyperband's budgets (`budget`, `bracket` columns).
+MULTI_FIDELITY = ("hyperband", "bohb")
 
-def build_recipe_oracle(config: RecipeSearchConfig) -> tuple[keras_tuner.Oracle, str]:
+
+def build_recipe_oracle(
+    config: RecipeSearchConfig, continued: bool = True
+) -> tuple[keras_tuner.Oracle, str]:
     """keras-tuner's oracle for `config.oracle` over the recipe space, and a line saying what
-    it will do."""
+    it will do (`continued`: promoted configurations continue their parent's run, for the
+    epoch count)."""
     objective = keras_tuner.Objective(OBJECTIVE, "max")
     hps = config.space.hyperparameters()
     # keras-tuner reads seed 0 as "no seed" (a random one); shift it so every seed repeats.
@@ -62,19 +73,29 @@ def build_recipe_oracle(config: RecipeSearchConfig) -> tuple[keras_tuner.Oracle,
             f"bayesian: keras-tuner's GP, {config.init_points} random + {guided} guided "
             f"= {config.max_trials} trials"
         )
-    oracle = keras_tuner.oracles.HyperbandOracle(
-        objective=objective,
-        max_epochs=config.epochs,
-        factor=3,
-        hyperband_iterations=1,
-        seed=seed,
-        hyperparameters=hps,
-    )
+    if config.oracle == "bohb":
+        oracle = BOHBOracle(
+            objective, hyperparameters=hps, max_epochs=config.epochs, seed=config.seed
+        )
+        model = (
+            f"new configurations from bayes_opt GP + EI fitted at the largest budget with "
+            f">= {oracle.min_points} scores, 1/3 random"
+        )
+    else:
+        oracle = keras_tuner.oracles.HyperbandOracle(
+            objective=objective,
+            max_epochs=config.epochs,
+            factor=3,
+            hyperband_iterations=1,
+            seed=seed,
+            hyperparameters=hps,
+        )
+        model = "random configurations"
     # Hyperband's own count follows from max_epochs; the oracle stops at max_trials too.
     oracle.max_trials = config.max_trials
     return oracle, (
-        f"hyperband: max_epochs={config.epochs}, factor 3, one iteration, at most "
-        f"{config.max_trials} trials"
+        f"{config.oracle}: Hyperband brackets ({plan_words(oracle, continued)}), {model}; "
+        f"at most {config.max_trials} trials"
     )
 
 
@@ -144,7 +165,7 @@ def run_recipe_search(
     prepare_run_dir(run_dir)
     if role != "worker":
         config.save(run_dir)
-    oracle, plan = build_recipe_oracle(config)
+    oracle, plan = build_recipe_oracle(config, getattr(objective, "continues_promotions", False))
     recorder = _RecipeTrialRecorder(config, run_dir if role != "worker" else None, stream)
     with warnings.catch_warnings():
         # keras-tuner's GP (scikit-learn) warns when a kernel length scale ends at its bound,
@@ -196,7 +217,14 @@ class _RecipeTrialRecorder(TrialRecorder):
     # `best.toml` written beside `best.json` each time.
 
     def __init__(self, config: RecipeSearchConfig, run_dir: Path | None, stream: TextIO | None):
-        super().__init__(config.space, OBJECTIVE, run_dir, stream, epochs=True)
+        super().__init__(
+            config.space,
+            OBJECTIVE,
+            run_dir,
+            stream,
+            epochs=True,
+            brackets=config.oracle in MULTI_FIDELITY,
+        )
         self.config = config
 
     def row(self, trial) -> dict[str, Any]:

@@ -3,6 +3,7 @@ engine; forbidden combinations are recorded as invalid and never trained; best.t
 
 import contextlib
 import io
+import json
 import math
 
 import keras
@@ -131,6 +132,27 @@ def test_six_random_trials_train_only_valid_recipes_and_best_toml_trains(
 
 
 @pytest.mark.slow
+def test_tune_oracle_bohb_runs_hyperbands_brackets_and_promotions_continue(tiny_folder, tmp_path):
+    run_dir = tmp_path / "run"
+    argv = ["tune", "--oracle", "bohb", "--max-trials", "6", "--seed", "0"]
+    tiny = [*TINY[:4], "--epochs", "3", "--batch-size", "16"]
+    code, stdout, stderr = run_cli(
+        [*argv, "--data", str(tiny_folder), *tiny, "--out", str(run_dir)]
+    )
+    assert code == 0, stderr
+    assert "bohb: Hyperband brackets (max_epochs=3, factor 3, one iteration: 6 trials" in stdout
+    frame = pd.read_csv(run_dir / "trials.csv", keep_default_na=False, na_values=[""])
+    assert frame.columns[11:13].tolist() == ["budget", "bracket"]
+    assert frame["budget"].tolist() == [1, 1, 1, 3, 3, 3]
+    assert frame["bracket"].tolist() == [1, 1, 1, 1, 0, 0]
+    # The promoted configuration continued its 1-epoch run: it trained epochs 2 and 3 only.
+    promoted, parents = frame.iloc[3], frame.iloc[:3]
+    assert promoted["status"] == "completed" and promoted["epochs_run"] == 2
+    assert len(parents[(parents[CHOICES] == promoted[CHOICES]).all(axis=1)]) == 1
+    assert (run_dir / "fidelity.json").is_file() and (run_dir / "best.toml").is_file()
+
+
+@pytest.mark.slow
 def test_a_trial_cut_off_mid_way_continues_from_its_checkpoint(tiny_folder, tmp_path):
     base = get_recipe("default").replace(training={"epochs": 2, "batch_size": 16})
     objective = RecipeObjective(base, data=str(tiny_folder), image_size=32, width=0.0625)
@@ -165,7 +187,7 @@ def test_a_trial_cut_off_mid_way_continues_from_its_checkpoint(tiny_folder, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("oracle", ["random", "bayesian", "hyperband"])
+@pytest.mark.parametrize("oracle", ["random", "bayesian", "hyperband", "bohb"])
 def test_every_oracle_runs_and_invalid_points_never_reach_the_objective(oracle, tmp_path):
     seen = []
 
@@ -188,6 +210,47 @@ def test_every_oracle_runs_and_invalid_points_never_reach_the_objective(oracle, 
     assert len(seen) == forbidden.count(False)
     assert all(space.invalid_reason(base, point) is None for point in seen)
     assert frame.loc[frame["status"] == "invalid", "best_val_accuracy"].isna().all()
+
+
+@pytest.mark.slow
+def test_bohb_proposes_from_the_gp_over_the_recipe_space_and_records_budgets(tmp_path, capsys):
+    def objective(params, epochs=None, trial_dir=None):
+        score = 0.5 + params["learning_rate"] + 0.1 * (params["activation"] == "elu") - 1 / epochs
+        return TrialOutcome(score, best_epoch=epochs, epochs_run=epochs)
+
+    # Tuned: activation, optimizer, learning rate, weight decay, 1 - momentum (d = 5).
+    space = RecipeSpace(
+        activation=("relu", "elu"),
+        init=("he_normal",),
+        normalization=("none",),
+        optimizer=("adam", "nadam"),
+        schedule=("constant",),
+        dropout_kind=("dropout",),
+    )
+    base = get_recipe("default").replace(training={"epochs": 9})
+    config = RecipeSearchConfig(base, oracle="bohb", max_trials=23, space=space, seed=2)
+    result = run_recipe_search(config, tmp_path / "run", objective=objective)
+
+    out = capsys.readouterr().out
+    assert (
+        "bohb: Hyperband brackets (max_epochs=9, factor 3, one iteration: 23 trials, 87 "
+        "epochs), new configurations from bayes_opt GP + EI fitted at the largest budget "
+        "with >= 6 scores, 1/3 random; at most 23 trials"
+    ) in out
+    frame = result.frame
+    assert len(frame) == 23 and set(frame["status"]) == {"completed"}
+    assert frame["budget"].value_counts().to_dict() == {1: 9, 3: 8, 9: 6}
+    state = json.loads(next((tmp_path / "run").rglob("oracle.json")).read_text())
+    sources = [p["source"] for p in state["bohb"]["proposals"].values()]
+    assert len(sources) == 9 + 5 + 3 and "gp" in sources
+    gp_points = [
+        frame.loc[frame["trial"] == int(t) + 1].iloc[0]
+        for t, p in state["bohb"]["proposals"].items()
+        if p["source"] == "gp"
+    ]
+    assert all(row["activation"] in ("relu", "elu") for row in gp_points)
+    reports = json.loads((tmp_path / "run" / "fidelity.json").read_text())["reports"]
+    assert reports[-1]["brackets_finished"] == 3
 
 
 def test_a_search_of_forbidden_points_only_is_not_stopped_as_failing(tmp_path):
