@@ -86,6 +86,23 @@ def build_parser(prog: str = "keras-recipes tune") -> argparse.ArgumentParser:
         help="bayesian: random points before the GP takes over (default: a third of "
         "--max-trials, at least 2)",
     )
+    search.add_argument(
+        "--min-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hyperband, bohb: the smallest rung trains at least N epochs; the brackets "
+        "whose first rung would train fewer are dropped (default: 1, as keras-tuner's "
+        "Hyperband)",
+    )
+    search.add_argument(
+        "--hyperband-iterations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="hyperband, bohb: run the whole set of brackets N times (--max-trials still "
+        "caps the trials). With --resume, a larger N continues a finished run (default: 1)",
+    )
     add_train_arguments(
         parser,
         help_text={
@@ -111,7 +128,8 @@ def build_config(args: argparse.Namespace) -> tuple[RecipeSearchConfig, Path, bo
     """Parsed flags (+ the saved settings when resuming) -> (config, run_dir, resume).
 
     On `--resume`, a flag that is not given keeps the run's value; one that is given must
-    agree with it, except `--max-trials`, which sets the new total.
+    agree with it, except `--max-trials`, which sets the new total, and
+    `--hyperband-iterations`, which may raise it.
     """
     from keras_recipes.tuning.recipe.config import RecipeSearchConfig
     from keras_recipes.tuning.recipe.space import RecipeSpace
@@ -125,6 +143,8 @@ def build_config(args: argparse.Namespace) -> tuple[RecipeSearchConfig, Path, bo
         init_points=resumed.pick(args.init_points, "init_points", None),
         seed=seed,
         space=resumed.saved.space if resumed.resume else RecipeSpace(),
+        min_epochs=resumed.pick(args.min_epochs, "min_epochs", 1),
+        hyperband_iterations=resumed.pick(args.hyperband_iterations, "hyperband_iterations", 1),
     )
     return config, resumed.out("tune"), resumed.resume
 

@@ -78,7 +78,7 @@ class _GridSearchOracle(GridSearchOracle):
         self._populate_next = list(ids)
 
 
-class _HyperbandOracle(ExtendableIterations, HyperbandOracle):
+class ExtendableHyperbandOracle(ExtendableIterations, HyperbandOracle):
     """keras-tuner's Hyperband whose resumed run may add iterations (`ExtendableIterations`)."""
 
 
@@ -170,7 +170,7 @@ def build_oracle(
             raise ConfigError("Hyperband needs the per-trial epochs (--epochs) as max_epochs.")
         for name, low, high in space.bounds:
             hps.Float(name, low, high)
-        oracle = _HyperbandOracle(
+        oracle = ExtendableHyperbandOracle(
             objective=objective,
             max_epochs=max_epochs,
             factor=3,

@@ -10,12 +10,15 @@ from keras_recipes.recipes import Recipe
 from keras_recipes.seeds import check_seed
 from keras_recipes.training.setup import TrainSetup
 from keras_recipes.tuning.engine.run_folder import SavedSettings
+from keras_recipes.tuning.engine.rungs import check_min_epochs
 from keras_recipes.tuning.recipe.space import RecipeSpace
 
 CONFIG_NAME = "tune.json"
 BEST_RECIPE = "best.toml"
 OBJECTIVE = "best_val_accuracy"
 ORACLES = ("random", "bayesian", "hyperband", "bohb")
+#: The oracles with Hyperband's brackets (`min_epochs`, `hyperband_iterations`).
+RUNG_ORACLES = ("hyperband", "bohb")
 #: Settings a resumed run may not change (`max_trials` may grow).
 IDENTITY_KEYS = ("oracle", "seed", "init_points", "space", "train")
 
@@ -48,6 +51,10 @@ class RecipeSearchConfig(SavedSettings):
             (default: a third of `max_trials`, at least 2; fixed when the run starts, so
             raising `max_trials` on resume does not change it). keras-tuner's own default,
             3 per dimension (27 here), would leave few guided trials in a typical budget.
+        min_epochs: int. Hyperband and bohb: the smallest rung's epochs, at least (1 as in
+            keras-tuner; `rungs.with_min_epochs`). Part of the run's identity.
+        hyperband_iterations: int. Hyperband and bohb: times the whole set of brackets
+            runs; a resumed run may raise it (`max_trials` still caps the trials).
     """
 
     setup: TrainSetup
@@ -56,6 +63,8 @@ class RecipeSearchConfig(SavedSettings):
     seed: int = 0
     space: RecipeSpace = field(default_factory=RecipeSpace)
     init_points: int | None = None
+    min_epochs: int = 1
+    hyperband_iterations: int = 1
 
     CONFIG_NAME = CONFIG_NAME
     IDENTITY_KEYS = IDENTITY_KEYS
@@ -63,6 +72,7 @@ class RecipeSearchConfig(SavedSettings):
         **SavedSettings.KEY_NAMES,
         "space": "recipe space",
         "init_points": "number of initial points",
+        "min_epochs": "smallest rung (--min-epochs)",
     }
 
     def __post_init__(self) -> None:
@@ -78,6 +88,39 @@ class RecipeSearchConfig(SavedSettings):
         elif self.oracle == "bayesian":
             object.__setattr__(self, "init_points", max(2, self.max_trials // 3))
         check_seed(self.seed, name="--seed")
+        self._check_rungs()
+
+    def _check_rungs(self) -> None:
+        if self.oracle not in RUNG_ORACLES:
+            for flag, value, what in (
+                ("--min-epochs", self.min_epochs, "sets the smallest Hyperband rung"),
+                ("--hyperband-iterations", self.hyperband_iterations, "repeats the brackets"),
+            ):
+                if value != 1:
+                    raise ConfigError(
+                        f"{flag} {value} {what}; it applies to --oracle "
+                        f"{' or '.join(RUNG_ORACLES)}, not {self.oracle}."
+                    )
+            return
+        check_min_epochs(self.min_epochs, self.epochs)
+        check_int("--hyperband-iterations", self.hyperband_iterations, 1)
+
+    def identity(self) -> dict[str, Any]:
+        """What a trial's score means; Hyperband's smallest rung shapes every bracket."""
+        identity = super().identity()
+        if self.oracle in RUNG_ORACLES:
+            identity["min_epochs"] = self.min_epochs
+        return identity
+
+    def check_extends(self, saved: RecipeSearchConfig) -> None:
+        """A resumed run may add Hyperband iterations, not drop them (keras-tuner would
+        never reach a last iteration it has passed)."""
+        if self.hyperband_iterations < saved.hyperband_iterations:
+            raise ConfigError(
+                f"--hyperband-iterations {self.hyperband_iterations} is fewer than the run's "
+                f"{saved.hyperband_iterations}; a resumed run may add iterations, not drop "
+                "them (omit the flag to keep the run's)."
+            )
 
     @property
     def recipe(self) -> Recipe:
@@ -97,6 +140,8 @@ class RecipeSearchConfig(SavedSettings):
             "seed": self.seed,
             "space": self.space.to_json(),
             "train": self.setup.to_json(),
+            "min_epochs": self.min_epochs,
+            "hyperband_iterations": self.hyperband_iterations,
         }
 
     @classmethod
@@ -109,6 +154,9 @@ class RecipeSearchConfig(SavedSettings):
             init_points=doc.get("init_points"),
             seed=seed,
             space=RecipeSpace.from_json(doc["space"]),
+            # Runs saved before these settings had keras-tuner's layout.
+            min_epochs=int(doc.get("min_epochs", 1)),
+            hyperband_iterations=int(doc.get("hyperband_iterations", 1)),
         )
 
     def with_max_trials(self, max_trials: int) -> RecipeSearchConfig:

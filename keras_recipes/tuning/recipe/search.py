@@ -30,19 +30,22 @@ import pandas as pd
 from keras_recipes.recipes import Recipe
 from keras_recipes.training.run_dir import prepare_run_dir
 from keras_recipes.tuning.bo.bohb import BOHBOracle
+from keras_recipes.tuning.bo.searches import ExtendableHyperbandOracle
 from keras_recipes.tuning.engine import cluster
 from keras_recipes.tuning.engine.driver import SearchResult, drive_search, load_data_first, say
 from keras_recipes.tuning.engine.failures import last_line
 from keras_recipes.tuning.engine.outcome import TrialOutcome
 from keras_recipes.tuning.engine.recorder import TrialRecorder, best_trial
 from keras_recipes.tuning.engine.run_folder import claim_run_dir
-from keras_recipes.tuning.engine.rungs import plan_words
+from keras_recipes.tuning.engine.rungs import plan_words, with_min_epochs
 from keras_recipes.tuning.engine.space import param_value
-from keras_recipes.tuning.recipe.config import BEST_RECIPE, OBJECTIVE, RecipeSearchConfig
+from keras_recipes.tuning.recipe.config import (
+    BEST_RECIPE,
+    OBJECTIVE,
+    RUNG_ORACLES,
+    RecipeSearchConfig,
+)
 from keras_recipes.tuning.recipe.objective import RecipeObjective
-
-#: The oracles whose trials have Hyperband's budgets (`budget`, `bracket` columns).
-MULTI_FIDELITY = ("hyperband", "bohb")
 
 
 def build_recipe_oracle(
@@ -75,21 +78,27 @@ def build_recipe_oracle(
         )
     if config.oracle == "bohb":
         oracle = BOHBOracle(
-            objective, hyperparameters=hps, max_epochs=config.epochs, seed=config.seed
+            objective,
+            hyperparameters=hps,
+            max_epochs=config.epochs,
+            min_epochs=config.min_epochs,
+            hyperband_iterations=config.hyperband_iterations,
+            seed=config.seed,
         )
         model = (
             f"new configurations from bayes_opt GP + EI fitted at the largest budget with "
             f">= {oracle.min_points} scores, 1/3 random"
         )
     else:
-        oracle = keras_tuner.oracles.HyperbandOracle(
+        oracle = ExtendableHyperbandOracle(
             objective=objective,
             max_epochs=config.epochs,
             factor=3,
-            hyperband_iterations=1,
+            hyperband_iterations=config.hyperband_iterations,
             seed=seed,
             hyperparameters=hps,
         )
+        with_min_epochs(oracle, config.min_epochs)
         model = "random configurations"
     # Hyperband's own count follows from max_epochs; the oracle stops at max_trials too.
     oracle.max_trials = config.max_trials
@@ -223,7 +232,7 @@ class _RecipeTrialRecorder(TrialRecorder):
             run_dir,
             stream,
             epochs=True,
-            brackets=config.oracle in MULTI_FIDELITY,
+            brackets=config.oracle in RUNG_ORACLES,
         )
         self.config = config
 

@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import math
+from dataclasses import replace
 
 import keras
 import keras_tuner
@@ -281,6 +282,35 @@ def test_resume_keeps_finished_trials_and_extends_to_the_new_total(tmp_path):
         run_recipe_search(other, run_dir, resume=True, objective=fake_objective, verbose=False)
 
 
+@pytest.mark.parametrize("oracle", ["hyperband", "bohb"])
+def test_min_epochs_and_more_hyperband_iterations_on_resume(oracle, tmp_path):
+    base = get_recipe("default").replace(training={"epochs": 9})
+    config = RecipeSearchConfig(base, oracle=oracle, max_trials=100, seed=2, min_epochs=3)
+    run_dir = tmp_path / "run"
+    first = run_recipe_search(config, run_dir, objective=fake_objective, verbose=False).frame
+    # 5 x 3 -> 2 x 9, then 3 x 9: no 1-epoch bracket.
+    assert first["budget"].tolist() == [3] * 5 + [9] * 5
+    assert first["bracket"].tolist() == [1] * 7 + [0] * 3
+    twice = replace(config, hyperband_iterations=2)
+    frame = run_recipe_search(
+        twice, run_dir, resume=True, objective=fake_objective, verbose=False
+    ).frame
+    assert len(frame) == 20 and frame["budget"].tolist()[10:] == first["budget"].tolist()
+    pd.testing.assert_frame_equal(frame.head(10), first, check_dtype=False)
+    with pytest.raises(ConfigError, match="--hyperband-iterations 1 is fewer than the run's 2"):
+        run_recipe_search(config, run_dir, resume=True, objective=fake_objective, verbose=False)
+    other_rung = r"different smallest rung \(--min-epochs\): the run has 3"
+    with pytest.raises(ConfigError, match=other_rung):
+        run_recipe_search(
+            replace(twice, min_epochs=1),
+            run_dir,
+            resume=True,
+            objective=fake_objective,
+            verbose=False,
+        )
+    assert json.loads((run_dir / "tune.json").read_text())["hyperband_iterations"] == 2
+
+
 def test_momentum_is_one_minus_a_log_uniform_sample():
     hp = hyperparameter(RecipeSpace().hyperparameters(), "one_minus_momentum")
     momentum = 1 - np.array([hp.random_sample(seed) for seed in range(2000)])
@@ -364,13 +394,25 @@ def test_bad_spaces_are_clear_errors(changes, message):
         (["--recipe", "sleu"], "Did you mean 'selu'?"),
         (["--init-points", "0"], "--init-points: expected a positive integer, got 0"),
         (["--oracle", "grid"], "invalid choice: 'grid'"),
+        (
+            ["--min-epochs", "3"],
+            "--min-epochs 3 sets the smallest Hyperband rung; it applies to --oracle "
+            "hyperband or bohb, not bayesian.",
+        ),
+        (
+            ["--oracle", "random", "--hyperband-iterations", "2"],
+            "--hyperband-iterations 2 repeats the brackets; it applies to --oracle hyperband "
+            "or bohb, not random.",
+        ),
+        (["--oracle", "bohb", "--epochs", "9", "--min-epochs", "10"], "--min-epochs must be"),
+        (["--oracle", "hyperband", "--hyperband-iterations", "0"], "--hyperband-iterations"),
     ],
 )
 def test_bad_flags_are_clear_errors(argv, message, tmp_path, trained):
     code, _, stderr = run_cli(["tune", *argv, "--out", str(tmp_path / "run")])
     assert code == 2
-    assert message in stderr
-    assert trained == []
+    assert message in stderr and "Traceback" not in stderr
+    assert trained == [] and not (tmp_path / "run").exists()
 
 
 def test_invalid_outcome_is_not_a_divergence():
