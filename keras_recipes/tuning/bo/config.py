@@ -21,7 +21,8 @@ from keras_recipes.tuning.engine.run_folder import SavedSettings
 from keras_recipes.tuning.engine.rungs import (
     DEFAULT_RUNG_SCHEDULE,
     RUNG_SCHEDULES,
-    check_min_epochs,
+    check_more_iterations,
+    check_rung_settings,
 )
 
 CONFIG_NAME = "tuning.json"
@@ -148,29 +149,17 @@ class TuningConfig(SavedSettings):
         self._check_rungs()
 
     def _check_rungs(self) -> None:
-        if self.search not in RUNG_SEARCHES:
-            for flag, value, what in (
-                ("--min-epochs", self.min_epochs, "sets the smallest Hyperband rung"),
-                ("--hyperband-iterations", self.hyperband_iterations, "repeats the brackets"),
-            ):
-                if value != 1:
-                    raise ConfigError(
-                        f"{flag} {value} {what}; it applies to --search "
-                        f"{' or '.join(RUNG_SEARCHES)}, not {self.search}."
-                    )
-            return
-        check_min_epochs(self.min_epochs, self.max_epochs)
-        check_int("--hyperband-iterations", self.hyperband_iterations, 1)
+        check_rung_settings(
+            self.min_epochs,
+            self.hyperband_iterations,
+            self.max_epochs,
+            has_rungs=self.search in RUNG_SEARCHES,
+            applies_to=f"--search {' or '.join(RUNG_SEARCHES)}, not {self.search}",
+        )
 
     def check_extends(self, saved: TuningConfig) -> None:
-        """A resumed run may add Hyperband iterations, not drop them (keras-tuner would
-        never reach a last iteration it has passed)."""
-        if self.hyperband_iterations < saved.hyperband_iterations:
-            raise ConfigError(
-                f"--hyperband-iterations {self.hyperband_iterations} is fewer than the run's "
-                f"{saved.hyperband_iterations}; a resumed run may add iterations, not drop "
-                "them (omit the flag to keep the run's)."
-            )
+        """A resumed run may add Hyperband iterations, not drop them."""
+        check_more_iterations(self.hyperband_iterations, saved.hyperband_iterations)
 
     def _check_pruning(self) -> None:
         if self.prune not in PRUNE_RULES:

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from keras_recipes.errors import ConfigError, check_int_in
+from keras_recipes.errors import ConfigError, check_int, check_int_in
 
 #: The layouts, and the default (`benchmarks/rungs.py`, benchmarks/README.md).
 RUNG_SCHEDULES = ("compressed", "final")
@@ -86,6 +86,49 @@ def check_min_epochs(min_epochs: Any, max_epochs: int) -> int:
     return check_int_in(
         "--min-epochs", min_epochs, 1, max_epochs, " (the per-trial epochs, Hyperband's max_epochs)"
     )
+
+
+def check_rung_settings(
+    min_epochs: Any, iterations: Any, max_epochs: int, *, has_rungs: bool, applies_to: str
+) -> None:
+    """Checks `--min-epochs` and `--hyperband-iterations`: in range for a search with
+    Hyperband's rungs (`has_rungs`); for any other, left at 1, else a ConfigError that says
+    where they apply (`applies_to`, e.g. "--search hyperband or bohb, not bo").
+
+    Example:
+
+    >>> check_rung_settings(3, 2, 9, has_rungs=True, applies_to="")
+    >>> try:
+    ...     check_rung_settings(3, 1, 9, has_rungs=False, applies_to="--search bohb, not bo")
+    ... except ConfigError as err:
+    ...     print(err)
+    --min-epochs 3 sets the smallest Hyperband rung; it applies to --search bohb, not bo.
+    """
+    if not has_rungs:
+        for flag, value, what in (
+            ("--min-epochs", min_epochs, "sets the smallest Hyperband rung"),
+            ("--hyperband-iterations", iterations, "repeats the brackets"),
+        ):
+            if value != 1:
+                raise ConfigError(f"{flag} {value} {what}; it applies to {applies_to}.")
+        return
+    check_min_epochs(min_epochs, max_epochs)
+    check_int("--hyperband-iterations", iterations, 1)
+
+
+def check_more_iterations(requested: int, saved: int) -> None:
+    """A resumed run may add Hyperband iterations, not drop them (keras-tuner would never
+    reach a last iteration it has passed): a ConfigError for `requested < saved`.
+
+    Example:
+
+    >>> check_more_iterations(3, 2)
+    """
+    if requested < saved:
+        raise ConfigError(
+            f"--hyperband-iterations {requested} is fewer than the run's {saved}; a resumed "
+            "run may add iterations, not drop them (omit the flag to keep the run's)."
+        )
 
 
 def with_min_epochs(oracle, min_epochs: int):

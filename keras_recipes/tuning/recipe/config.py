@@ -10,7 +10,7 @@ from keras_recipes.recipes import Recipe
 from keras_recipes.seeds import check_seed
 from keras_recipes.training.setup import TrainSetup
 from keras_recipes.tuning.engine.run_folder import SavedSettings
-from keras_recipes.tuning.engine.rungs import check_min_epochs
+from keras_recipes.tuning.engine.rungs import check_more_iterations, check_rung_settings
 from keras_recipes.tuning.recipe.space import RecipeSpace
 
 CONFIG_NAME = "tune.json"
@@ -91,19 +91,13 @@ class RecipeSearchConfig(SavedSettings):
         self._check_rungs()
 
     def _check_rungs(self) -> None:
-        if self.oracle not in RUNG_ORACLES:
-            for flag, value, what in (
-                ("--min-epochs", self.min_epochs, "sets the smallest Hyperband rung"),
-                ("--hyperband-iterations", self.hyperband_iterations, "repeats the brackets"),
-            ):
-                if value != 1:
-                    raise ConfigError(
-                        f"{flag} {value} {what}; it applies to --oracle "
-                        f"{' or '.join(RUNG_ORACLES)}, not {self.oracle}."
-                    )
-            return
-        check_min_epochs(self.min_epochs, self.epochs)
-        check_int("--hyperband-iterations", self.hyperband_iterations, 1)
+        check_rung_settings(
+            self.min_epochs,
+            self.hyperband_iterations,
+            self.epochs,
+            has_rungs=self.oracle in RUNG_ORACLES,
+            applies_to=f"--oracle {' or '.join(RUNG_ORACLES)}, not {self.oracle}",
+        )
 
     def identity(self) -> dict[str, Any]:
         """What a trial's score means; Hyperband's smallest rung shapes every bracket."""
@@ -113,14 +107,8 @@ class RecipeSearchConfig(SavedSettings):
         return identity
 
     def check_extends(self, saved: RecipeSearchConfig) -> None:
-        """A resumed run may add Hyperband iterations, not drop them (keras-tuner would
-        never reach a last iteration it has passed)."""
-        if self.hyperband_iterations < saved.hyperband_iterations:
-            raise ConfigError(
-                f"--hyperband-iterations {self.hyperband_iterations} is fewer than the run's "
-                f"{saved.hyperband_iterations}; a resumed run may add iterations, not drop "
-                "them (omit the flag to keep the run's)."
-            )
+        """A resumed run may add Hyperband iterations, not drop them."""
+        check_more_iterations(self.hyperband_iterations, saved.hyperband_iterations)
 
     @property
     def recipe(self) -> Recipe:
