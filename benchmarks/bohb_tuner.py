@@ -52,6 +52,8 @@ METHODS = ("bohb", "hyperband")
 
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (MNIST's format: big-endian dims after a magic number), gzipped."""
+    # keras.datasets.fashion_mnist.load_data() downloads the same files first (no network
+    # on the machines these figures come from); this reads the Debian package's copies.
     raw = gzip.decompress(path.read_bytes())
     ndim = raw[3]
     dims = np.frombuffer(raw, ">u4", ndim, offset=4).astype(int)

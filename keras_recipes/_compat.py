@@ -509,7 +509,8 @@ PRIVATE_REACHES: tuple[PrivateReach, ...] = (
     PrivateReach(
         "bayes_opt.BayesianOptimization._gp",
         "bayesian-optimization",
-        "tuning/bo/oracle.py (BayesOptOracle._suggest_with_lies; use_ard_kernel's doctest "
+        "tuning/bo/oracle.py (suggest_with_lies, for BayesOptOracle and BOHBOracle; "
+        "use_ard_kernel's doctest "
         "and tests/tuning/bo/test_kernel.py read the kernel from it)",
         "bayes_opt 3.4's ConstantLiar copies the target space with float bounds only and "
         "fails on Int and categorical parameters; the lies for trials still running are "

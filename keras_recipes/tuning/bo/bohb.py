@@ -22,7 +22,6 @@ a score at its budget, so one round's configurations do not all go to the same s
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,12 +35,16 @@ from threadpoolctl import threadpool_limits
 
 from keras_recipes.errors import ConfigError, check_int
 from keras_recipes.seeds import check_seed
-from keras_recipes.tuning.bo.hp_space import HPSpace, check_unconditional
+from keras_recipes.tuning.bo.hp_space import (
+    HPSpace,
+    RefusesConditional,
+    check_unconditional_space,
+    space_key,
+)
 from keras_recipes.tuning.bo.oracle import (
     SEED_SPACING,
     make_acquisition,
-    plain_params,
-    suggest_with_lies,
+    suggest_typed,
     typed_parameters_allowed,
     use_ard_kernel,
 )
@@ -72,7 +75,7 @@ def model_budget(counts: Mapping[int, int], min_points: int) -> int | None:
     return max(enough) if enough else None
 
 
-class BOHBOracle(ExtendableIterations, HyperbandOracle):
+class BOHBOracle(RefusesConditional, ExtendableIterations, HyperbandOracle):
     """Hyperband whose new configurations come from bayes_opt's GP (BOHB).
 
     Each configuration that starts a bracket is, with probability `random_fraction`, a
@@ -173,8 +176,7 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
             kwargs = {**kwargs, "allow_new_entries": False, "tune_new_entries": False}
         else:
             self.bounds = None
-            for hp in hyperparameters.space if hyperparameters is not None else ():
-                check_unconditional(hp)
+            check_unconditional_space(hyperparameters)
         self._encoding: tuple[str, HPSpace] | None = None
         super().__init__(
             objective=objective,
@@ -216,16 +218,10 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
     @property
     def space(self) -> HPSpace:
         """The GP's encoding of the keras-tuner space (`HPSpace`), following it as it grows."""
-        key = json.dumps(self.hyperparameters.get_config(), sort_keys=True, default=str)
+        key = space_key(self.hyperparameters)
         if self._encoding is None or self._encoding[0] != key:
             self._encoding = (key, HPSpace(self.hyperparameters))
         return self._encoding[1]
-
-    def update_space(self, hyperparameters: keras_tuner.HyperParameters) -> None:
-        """keras-tuner's, refusing a conditional hyperparameter at once (with its name)."""
-        for hp in hyperparameters.space:
-            check_unconditional(hp)
-        super().update_space(hyperparameters)
 
     def _point(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The GP's coordinates of a trial's values."""
@@ -377,19 +373,8 @@ class BOHBOracle(ExtendableIterations, HyperbandOracle):
         use_ard_kernel(optimizer)
         for params, score in observed:
             optimizer.register(params=params, target=score)
-        space = optimizer.space
-        lies = _unscored(space, pending)
-        with threadpool_limits(limits=1):
-            if lies:
-                params = suggest_with_lies(optimizer, pbounds, lies, self.liar_strategy, self._rng)
-            else:
-                params = plain_params(optimizer.suggest())
-        # A discrete space can make EI ask for a point already scored or pending; that
-        # trial would teach the GP nothing new.
-        x = space.params_to_array(params)
-        if x in space or any(np.array_equal(x, p) for p in lies):
-            params = plain_params(optimizer.random_sample(1)[0])
-        return params, len(lies)
+        lies = _unscored(optimizer.space, pending)
+        return suggest_typed(optimizer, pbounds, lies, self.liar_strategy, self._rng), len(lies)
 
     # -- state -----------------------------------------------------------------------------
 

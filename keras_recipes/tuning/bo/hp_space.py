@@ -30,6 +30,7 @@ coordinate that exists only for some values of another has no place in one fixed
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -202,6 +203,38 @@ def check_unconditional(hp: Any) -> None:
         "and ignore it where it does not apply, or use keras_tuner.RandomSearch or "
         "keras_tuner.BayesianOptimization."
     )
+
+
+def check_unconditional_space(hyperparameters: keras_tuner.HyperParameters | None) -> None:
+    """`check_unconditional` for every hyperparameter of a space (None: nothing to check)."""
+    for hp in hyperparameters.space if hyperparameters is not None else ():
+        check_unconditional(hp)
+
+
+def space_key(hyperparameters: keras_tuner.HyperParameters) -> str:
+    """A text that changes exactly when the space does (a hypermodel may add to it), for
+    rebuilding its `HPSpace` only then.
+
+    Example:
+
+    >>> hp = keras_tuner.HyperParameters()
+    >>> before = space_key(hp)
+    >>> _ = hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    >>> space_key(hp) != before
+    True
+    """
+    return json.dumps(hyperparameters.get_config(), sort_keys=True, default=str)
+
+
+class RefusesConditional:
+    """Mixin for a keras-tuner Oracle (first in the bases) that searches its space as one
+    box: a conditional hyperparameter the hypermodel declares is refused at once, by name
+    (`check_unconditional`), instead of failing later in `HPSpace`."""
+
+    def update_space(self, hyperparameters: keras_tuner.HyperParameters) -> None:
+        """keras-tuner's, refusing a conditional hyperparameter first."""
+        check_unconditional_space(hyperparameters)
+        super().update_space(hyperparameters)
 
 
 def _encode(hp: Any) -> _Numeric | _Indexed | _Categorical | None:

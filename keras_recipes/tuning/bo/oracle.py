@@ -25,7 +25,6 @@ workers are not sent to the same place.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import warnings
@@ -43,7 +42,12 @@ from keras_recipes import _compat
 from keras_recipes.errors import ConfigError
 from keras_recipes.seeds import check_seed
 from keras_recipes.tuning.bo.config import ACQUISITIONS
-from keras_recipes.tuning.bo.hp_space import HPSpace, check_unconditional
+from keras_recipes.tuning.bo.hp_space import (
+    HPSpace,
+    RefusesConditional,
+    check_unconditional_space,
+    space_key,
+)
 
 #: Distance between the keras-tuner seeds of consecutive `seed`s (more than any budget).
 SEED_SPACING = 100_003
@@ -115,7 +119,7 @@ def make_acquisition(name: str, *, xi: float = 0.01, kappa: float = 2.576):
     raise ConfigError(f"Unknown acquisition function {name!r}; valid: {', '.join(ACQUISITIONS)}.")
 
 
-class BayesOptOracle(keras_tuner.Oracle):
+class BayesOptOracle(RefusesConditional, keras_tuner.Oracle):
     """Oracle that proposes points with `bayes_opt` (GP + EI by default).
 
     Give it either `bounds` (a box of floats, searched as they are: `train-with-bo`) or
@@ -227,11 +231,10 @@ class BayesOptOracle(keras_tuner.Oracle):
             raise ConfigError(f"init_points must be an integer >= 1 or None; got {init_points!r}.")
         if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
             raise ConfigError(f"max_trials must be an integer >= 1; got {max_trials!r}.")
-        for hp in hyperparameters.space if hyperparameters is not None else ():
-            check_unconditional(hp)
+        check_unconditional_space(hyperparameters)
         self.bounds = None
-        # A keras-tuner space (BayesOptTuner): typed parameters (lies told by
-        # _suggest_with_lies), a repeated suggestion replaced (_suggest), NaN trials told
+        # A keras-tuner space (BayesOptTuner): typed parameters (lies told and a repeated
+        # suggestion replaced by suggest_typed), NaN trials told
         # as the worst score (_target). train-with-bo's box keeps bayes_opt's own rules.
         self._keras_space = True
         return {**kwargs, "max_trials": max_trials, "hyperparameters": hyperparameters}
@@ -245,7 +248,7 @@ class BayesOptOracle(keras_tuner.Oracle):
 
     def _sync_space(self) -> None:
         """Follows the keras-tuner space: rebuilt when it changed, init points drawn once."""
-        key = json.dumps(self.hyperparameters.get_config(), sort_keys=True, default=str)
+        key = space_key(self.hyperparameters)
         if key == self._space_key:
             return
         self._rebuild(key)
@@ -267,18 +270,12 @@ class BayesOptOracle(keras_tuner.Oracle):
         for trial_id in self.end_order:
             self._register(self.trials[trial_id])
 
-    def update_space(self, hyperparameters: keras_tuner.HyperParameters) -> None:
-        """keras-tuner's, refusing a conditional hyperparameter at once (with its name)."""
-        for hp in hyperparameters.space:
-            check_unconditional(hp)
-        super().update_space(hyperparameters)
-
     # -- bayes_opt -------------------------------------------------------------------------
 
     def _new_optimizer(self) -> tuple[BayesianOptimization, acquisition.ConstantLiar | None]:
         base = make_acquisition(self.acquisition, xi=self.xi, kappa=self.kappa)
         # A keras-tuner space may hold Int and categorical parameters, which bayes_opt
-        # 3.4's ConstantLiar cannot copy: there the lies are told by _suggest_with_lies.
+        # 3.4's ConstantLiar cannot copy: there the lies are told by suggest_typed.
         liar = None if self._keras_space else acquisition.ConstantLiar(base, self.liar_strategy)
         pbounds = self._space.pbounds if self._space.params else {"_": (0.0, 1.0)}
         with typed_parameters_allowed():
@@ -324,33 +321,15 @@ class BayesOptOracle(keras_tuner.Oracle):
 
     def _suggest(self) -> dict[str, Any]:
         pending = self._pending_points()
-        if self._liar is not None:
-            # ConstantLiar keeps its own list of lies; set it to the trials running right
-            # now, so lies for trials that failed or were re-queued after a crash never go
-            # stale.
-            self._liar.dummies = pending  # a private reach: see _compat
-        # The GP's matrices have a few dozen rows: BLAS and OpenMP threads only add
-        # hand-offs here and compete with TensorFlow's for the cores: on 2 cores at 30
-        # points one thread cut a suggestion from 0.34 to 0.05 CPU s (2.5 to 0.34 s wall).
-        with threadpool_limits(limits=1):
-            if self._liar is None and pending:
-                params = self._suggest_with_lies(pending)
-            else:
-                params = plain_params(self._optimizer.suggest())
         if self._keras_space:
-            # A discrete space can make EI ask for a point already scored; that trial would
-            # teach the GP nothing (bayes_opt does not register a repeat), so it is replaced
-            # by a random point.
-            x = self._optimizer.space.params_to_array(params)
-            if x in self._optimizer.space or any(np.array_equal(x, p) for p in pending):
-                params = plain_params(self._optimizer.random_sample(1)[0])
-        return params
-
-    def _suggest_with_lies(self, pending: list[np.ndarray]) -> dict[str, Any]:
-        """ConstantLiar's suggestion, on a copy of the space that keeps its types."""
-        return suggest_with_lies(
-            self._optimizer, self._space.pbounds, pending, self.liar_strategy, self._rng
-        )
+            return suggest_typed(
+                self._optimizer, self._space.pbounds, pending, self.liar_strategy, self._rng
+            )
+        # ConstantLiar keeps its own list of lies; set it to the trials running right now,
+        # so lies for trials that failed or were re-queued after a crash never go stale.
+        self._liar.dummies = pending  # a private reach: see _compat
+        with threadpool_limits(limits=1):  # see suggest_typed
+            return plain_params(self._optimizer.suggest())
 
     def _register(self, trial: keras_tuner.engine.trial.Trial) -> None:
         target = self._target(trial)
@@ -443,7 +422,7 @@ class BayesOptOracle(keras_tuner.Oracle):
         # the order they ended, then the random state is put back.
         self._coords = {k: dict(v) for k, v in saved.get("coords", {}).items()}
         self._rng = np.random.RandomState(self.bo_seed)
-        self._rebuild(json.dumps(self.hyperparameters.get_config(), sort_keys=True, default=str))
+        self._rebuild(space_key(self.hyperparameters))
         self.init_count = saved.get("init_count", self.init_points)
         self._queue = [dict(p) for p in saved["queue"]]
         name, key, pos, has_gauss, cached = saved["random_state"]
@@ -452,6 +431,44 @@ class BayesOptOracle(keras_tuner.Oracle):
             # Saved before the space had anything to tune: the next trial draws the init
             # points from the restored state, as the uninterrupted search would have.
             self._space_key = None
+
+
+def suggest_typed(
+    optimizer: BayesianOptimization,
+    pbounds: Mapping[str, Any],
+    pending: list[np.ndarray],
+    strategy: str | float,
+    rng: np.random.RandomState,
+) -> dict[str, Any]:
+    """`optimizer`'s next point on a space with Int and categorical parameters (a
+    keras-tuner space: `BayesOptOracle`, `BOHBOracle`): with the `pending` points told as
+    lies (`suggest_with_lies`) when there are any, and a suggestion that repeats a scored
+    or pending point replaced by a random one: a discrete space can make EI ask for one,
+    and that trial would teach the GP nothing (bayes_opt does not register a repeat).
+
+    Example:
+
+    >>> from bayes_opt import acquisition
+    >>> optimizer = BayesianOptimization(None, {"k": (0, 2, int)}, random_state=0,
+    ...     acquisition_function=acquisition.ExpectedImprovement(xi=0.01), verbose=0)
+    >>> for k in (0, 2):
+    ...     optimizer.register(params={"k": k}, target=float(k))
+    >>> suggest_typed(optimizer, {"k": (0, 2, int)}, [np.array([1.0])], "max",
+    ...               np.random.RandomState(0))["k"] in (0, 1, 2)
+    True
+    """
+    # The GP's matrices have a few dozen rows: BLAS and OpenMP threads only add hand-offs
+    # here and compete with TensorFlow's for the cores: on 2 cores at 30 points one thread
+    # cut a suggestion from 0.34 to 0.05 CPU s (2.5 to 0.34 s wall).
+    with threadpool_limits(limits=1):
+        if pending:
+            params = suggest_with_lies(optimizer, pbounds, pending, strategy, rng)
+        else:
+            params = plain_params(optimizer.suggest())
+    x = optimizer.space.params_to_array(params)
+    if x in optimizer.space or any(np.array_equal(x, p) for p in pending):
+        params = plain_params(optimizer.random_sample(1)[0])
+    return params
 
 
 def suggest_with_lies(
